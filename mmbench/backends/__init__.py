@@ -1,0 +1,25 @@
+"""Backends: the code that loads one family of checkpoints and runs its forward passes.
+
+``LOADERS`` maps a registry row's ``backend`` field to ``module:function``; the function takes
+``(spec, device, dtype)`` and returns a backend object. Modules are imported only when a row
+that needs them is loaded, so ``import mmbench`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+LOADERS: dict[str, str] = {
+    "tiny_clip": "mmbench.backends.tiny_clip:load",
+    "open_clip": "mmbench.backends.open_clip_backend:load",
+    "transformers_clip": "mmbench.backends.hf_clip_backend:load",
+}
+
+
+def get_loader(backend: str) -> Callable[..., Any] | None:
+    target = LOADERS.get(backend)
+    if target is None:
+        return None
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)

@@ -1,0 +1,151 @@
+"""Helpers shared by the hub-backed backends: is the hub reachable, is a file cached, and how a
+failure to obtain weights becomes a :class:`~mmbench.errors.ModelUnavailableError`.
+
+Why the reachability probe: with no network, ``huggingface_hub`` retries every file five times
+with back-off (about 23 s per file, more than a minute per model), so ``mmbench.pipeline()``
+would hang before falling back to the offline tier. One short probe (``MMBENCH_HUB_TIMEOUT``
+seconds, default 3) answers "can we reach the hub at all?" and is remembered for a minute.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from ..errors import ModelUnavailableError
+
+log = logging.getLogger("mmbench")
+
+#: How long a probe result is trusted, in seconds.
+_PROBE_TTL_S = 60.0
+_probe_lock = threading.Lock()
+_probe: dict[str, tuple[float, bool]] = {}  # endpoint -> (time of probe, reachable)
+
+
+def offline_requested() -> bool:
+    """True when the user asked for no network (``MMBENCH_OFFLINE`` / ``HF_HUB_OFFLINE``).
+
+    Read from the environment on every call: ``huggingface_hub`` reads ``HF_HUB_OFFLINE`` only
+    once, at import time, so setting it later would otherwise be ignored.
+    """
+    from ..loading import offline_mode
+
+    return offline_mode()
+
+
+def hub_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def hub_timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get("MMBENCH_HUB_TIMEOUT", "3")))
+    except ValueError:
+        return 3.0
+
+
+def hub_reachable(timeout: float | None = None) -> bool:
+    """Whether the Hugging Face hub answers an HTTP request within ``timeout`` seconds.
+
+    Any HTTP response counts (even an error status): the question is only whether downloads can
+    be attempted. Uses ``huggingface_hub``'s own HTTP session, so proxies configured for it
+    apply. The probe runs in a daemon thread because DNS resolution is not bounded by socket
+    timeouts. Results are cached for a minute per endpoint.
+    """
+    endpoint = hub_endpoint()
+    timeout = hub_timeout() if timeout is None else timeout
+    with _probe_lock:
+        hit = _probe.get(endpoint)
+        if hit is not None and time.monotonic() - hit[0] < _PROBE_TTL_S:
+            return hit[1]
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            from huggingface_hub import get_session
+
+            get_session().head(endpoint, timeout=timeout)  # redirects are not followed by default
+            result.append(True)
+        except Exception as err:  # any transport failure means "not reachable"; nothing to propagate
+            log.debug("Hugging Face hub probe of %s failed: %s", endpoint, describe_error(err))
+            result.append(False)
+
+    worker = threading.Thread(target=probe, name="mmbench-hub-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    ok = bool(result and result[0])
+    with _probe_lock:
+        _probe[endpoint] = (time.monotonic(), ok)
+    return ok
+
+
+def forget_probe() -> None:
+    """Drop cached probe results (tests; or after the network came back)."""
+    with _probe_lock:
+        _probe.clear()
+
+
+def cached_hub_file(repo_id: str, filename: str, revision: str | None = None,
+                    cache_dir: str | None = None) -> str | None:
+    """Local path of ``repo_id/filename`` in the HF cache, or None. Never touches the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
+    return path if isinstance(path, str) and os.path.isfile(path) else None
+
+
+def weight_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the weights could not be obtained" (network, cache, missing file).
+
+    Everything else (TypeError, KeyError, shape mismatches...) is a bug and must propagate.
+    ``OSError`` covers ``LocalEntryNotFoundError``, ``OfflineModeIsEnabled``, ``HfHubHTTPError``
+    (repository/revision not found, gated), ``ConnectionError`` and ``FileNotFoundError``.
+    """
+    errors: list[type[BaseException]] = [OSError]
+    try:
+        from huggingface_hub.errors import EntryNotFoundError  # not an OSError in every release
+
+        errors.append(EntryNotFoundError)
+    except ImportError:  # pragma: no cover - very old huggingface_hub
+        pass
+    for http_module in ("httpx", "httpx2"):  # huggingface_hub's HTTP client, depending on its release
+        try:
+            errors.append(importlib.import_module(http_module).HTTPError)
+        except ImportError:
+            pass
+    try:
+        import requests
+
+        errors.append(requests.exceptions.RequestException)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def unavailable(spec: Any, what: str, reason: str) -> ModelUnavailableError:
+    """The error ``mmbench.pipeline`` turns into an offline fallback: names the checkpoint."""
+    return ModelUnavailableError(f"Could not load {what} for '{spec.name}': {reason}.", model=spec.name,
+                                 hint=spec.how_to_get())
+
+
+def require_hub(spec: Any, what: str) -> None:
+    """Raise :class:`ModelUnavailableError` at once when ``what`` is not cached and cannot be
+    downloaded (offline mode, or hub unreachable)."""
+    if offline_requested():
+        raise unavailable(spec, what, "it is not in the local Hugging Face cache and offline mode is on "
+                                      "(HF_HUB_OFFLINE / MMBENCH_OFFLINE)")
+    if not hub_reachable():
+        raise unavailable(spec, what, f"it is not in the local Hugging Face cache and the hub ({hub_endpoint()}) "
+                                      f"cannot be reached")
+
+
+def describe_error(err: BaseException) -> str:
+    """First line of an exception, for messages."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")

@@ -1,0 +1,182 @@
+"""transformers CLIP backend: ``CLIPModel`` + ``CLIPProcessor`` behind mmbench's CLIP contract.
+
+Real checkpoints load with ``CLIPModel.from_pretrained(source, use_safetensors=True)`` from the
+local Hugging Face cache or the hub (``source`` is a hub id or a local folder), never with
+remote code; a repository without safetensors weights falls back to transformers' default loader,
+which reads ``.bin`` files with ``torch.load(weights_only=True)``. When the weights cannot be obtained, load() raises
+:class:`~mmbench.errors.ModelUnavailableError` within a few seconds (see ``_hub``).
+
+Test models: ``options={"config": {...CLIPConfig kwargs...}, "seed": 0}`` builds a random-weight
+``CLIPModel``; its image processor is a ``CLIPImageProcessor`` sized to the config
+(``options["image_processor"]`` overrides its kwargs) and its tokenizer is chosen by
+``options["tokenizer"]``: ``"open_clip"`` (default) builds the real CLIP BPE tokenizer offline
+from the vocabulary open_clip ships in its wheel (see :func:`clip_tokenizer_from_open_clip`);
+any other value is a hub id or folder loaded with ``CLIPTokenizer.from_pretrained``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from ..registry import ModelSpec
+from . import _hub
+
+log = logging.getLogger("mmbench")
+
+RANDOM_NOTE = "random weights (test model, not pretrained)"
+
+
+class HFClipBackend:
+    """A loaded transformers ``CLIPModel`` with its own processor.
+
+    Attributes:
+        model: ``transformers.CLIPModel`` in eval mode.
+        processor: ``CLIPProcessor`` (``.image_processor`` + ``.tokenizer``).
+        tokenizer: the processor's tokenizer.
+        context_length: longest token sequence the text tower accepts (longer texts are truncated).
+    """
+
+    def __init__(self, spec: ModelSpec, model: Any, processor: Any, device: Any, dtype: Any, note: str = "") -> None:
+        import torch
+
+        self.spec = spec
+        self.device = device
+        self.dtype = dtype
+        self.note = note
+        self.processor = processor
+        self.tokenizer = processor.tokenizer
+        self.context_length = int(model.config.text_config.max_position_embeddings)
+        self.embed_dim = int(model.config.projection_dim)
+        with torch.no_grad():  # read in fp32, before a cast to half precision rounds it
+            self.logit_scale = float(model.logit_scale.detach().float().exp())
+        self.model = model.to(device=device, dtype=dtype).eval()
+
+    def preprocess_images(self, images: list) -> Any:
+        pixels = self.processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
+        return pixels.to(self.device, self.dtype)
+
+    def tokenize(self, texts: list[str]) -> Any:
+        tokens = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.context_length,
+                                return_tensors="pt")
+        return {k: v.to(self.device) for k, v in tokens.items()}
+
+    def encode_images(self, pixel_values: Any) -> Any:
+        return _features(self.model.get_image_features(pixel_values=pixel_values))
+
+    def encode_texts(self, tokens: Any) -> Any:
+        return _features(self.model.get_text_features(**tokens))
+
+    def torch_modules(self) -> list:
+        return [self.model]
+
+    def __repr__(self) -> str:
+        return f"HFClipBackend({self.spec.name!r}, device={str(self.device)!r}, dtype={self.dtype})"
+
+
+def _features(out: Any) -> Any:
+    # transformers >= 5 returns a model output whose pooler_output is the projected embedding;
+    # older releases return the tensor itself.
+    return getattr(out, "pooler_output", out)
+
+
+def load(spec: ModelSpec, device: Any, dtype: Any) -> HFClipBackend:
+    """Build the backend for ``spec`` (see the module docstring for the accepted options)."""
+    try:
+        import transformers  # noqa: F401
+    except ImportError as err:
+        from ..errors import DependencyError
+
+        raise DependencyError(f"'{spec.name}' needs the transformers package.", model=spec.name,
+                              hint="pip install transformers") from err
+    if "config" in spec.options:
+        model, processor = _from_config(spec.options)
+        return HFClipBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
+    model, processor = _from_pretrained(spec)
+    return HFClipBackend(spec, model, processor, device, dtype)
+
+
+def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any]:
+    import torch
+    from transformers import CLIPModel, CLIPProcessor
+
+    source = spec.source
+    local_only, why = _local_only(source)
+    what = f"the transformers CLIP checkpoint '{source}'"
+    try:
+        try:
+            model = CLIPModel.from_pretrained(source, use_safetensors=True, local_files_only=local_only,
+                                              dtype=torch.float32)
+        except OSError as err:
+            # No safetensors weights (or none cached). transformers' default order still prefers
+            # safetensors and otherwise reads a .bin with torch.load(weights_only=True).
+            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
+                     _hub.describe_error(err))
+            model = CLIPModel.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
+        processor = CLIPProcessor.from_pretrained(source, local_files_only=local_only)
+    except _hub.weight_errors() as err:
+        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
+                  else _hub.describe_error(err))
+        raise _hub.unavailable(spec, what, reason) from err
+    return model, processor
+
+
+def _local_only(source: str) -> tuple[bool, str]:
+    """Whether to forbid network access, and why (empty when the hub may be used).
+
+    Without this, transformers retries each file for ~20 s when the hub is unreachable.
+    """
+    if os.path.isdir(source):
+        return True, ""
+    if _hub.offline_requested():
+        return True, "offline mode is on (HF_HUB_OFFLINE / MMBENCH_OFFLINE)"
+    if not _hub.hub_reachable():
+        return True, f"the hub ({_hub.hub_endpoint()}) cannot be reached"
+    return False, ""
+
+
+def _from_config(options: dict) -> tuple[Any, Any]:
+    """Random-weight CLIPModel from CLIPConfig kwargs, with an offline processor."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    config = CLIPConfig(**options["config"])
+    with torch.random.fork_rng(devices=[]):  # reproducible weights without touching the caller's RNG
+        torch.manual_seed(int(options.get("seed", 0)))
+        model = CLIPModel(config)
+    size = int(config.vision_config.image_size)
+    image_kwargs = {"size": {"shortest_edge": size}, "crop_size": {"height": size, "width": size},
+                    **(options.get("image_processor") or {})}
+    image_processor = CLIPImageProcessor(**image_kwargs)
+    max_len = int(config.text_config.max_position_embeddings)
+    tok_source = options.get("tokenizer", "open_clip")
+    if tok_source == "open_clip":
+        tokenizer = clip_tokenizer_from_open_clip(model_max_length=max_len)
+    else:
+        local_only, _ = _local_only(tok_source)
+        tokenizer = CLIPTokenizer.from_pretrained(tok_source, local_files_only=local_only, model_max_length=max_len)
+    vocab = int(config.text_config.vocab_size)
+    if len(tokenizer) > vocab:
+        raise ValueError(f"The tokenizer has {len(tokenizer)} tokens but text_config.vocab_size is {vocab}: "
+                         "token ids would index past the embedding table.")
+    return model.eval(), CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def clip_tokenizer_from_open_clip(model_max_length: int = 77) -> Any:
+    """The original CLIP BPE tokenizer as a ``transformers.CLIPTokenizer``, built with no download.
+
+    open_clip's wheel ships OpenAI's BPE merges (``bpe_simple_vocab_16e6.txt.gz``); its
+    ``SimpleTokenizer`` derives the 49,408-token vocabulary from them exactly as the hub's
+    ``vocab.json``/``merges.txt`` of ``openai/clip-vit-base-patch32`` do. Only the special
+    tokens are spelled differently (``<start_of_text>`` vs ``<|startoftext|>``), with the same
+    ids (49406, 49407).
+    """
+    from open_clip.tokenizer import SimpleTokenizer
+    from transformers import CLIPTokenizer
+
+    oc = SimpleTokenizer()
+    rename = {"<start_of_text>": "<|startoftext|>", "<end_of_text>": "<|endoftext|>"}
+    vocab = {rename.get(token, token): idx for token, idx in oc.encoder.items()}
+    merges = [pair for pair, _ in sorted(oc.bpe_ranks.items(), key=lambda item: item[1])]
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length)

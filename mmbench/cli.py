@@ -1,0 +1,191 @@
+"""The ``mmbench`` command line: list models, train the offline models, evaluate, benchmark.
+
+Machine-readable contract: ``eval`` and ``bench`` commands print progress on stderr and, as the
+LAST line of stdout, one JSON object with plainly named metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DESCRIPTION = """\
+mmbench - a multimodal deep-learning workbench.
+
+Examples:
+  mmbench models                         list every model, its tier (online/offline) and licence
+  mmbench eval matching                  score the offline tiny CLIP on a fresh held-out set
+  mmbench eval matching --seed 7         ... on another held-out set
+  mmbench bench matching                 mmbench pipeline vs raw open_clip forward (ratio)
+  mmbench bench retrieval                text->image search latency over 100,000 embeddings
+  mmbench train tiny-clip --steps 3000   retrain the offline tiny CLIP (writes assets/...)
+  mmbench app                            start the web app (same as `python app.py`)
+
+eval/bench print progress on stderr and one JSON object as the last line of stdout.
+"""
+
+BENCHMARKS = ("matching", "retrieval")
+EVALS = ("matching",)
+
+
+def _json_line(obj: dict) -> None:
+    print(json.dumps(obj, default=_jsonable), flush=True)
+
+
+def _jsonable(o):
+    import numpy as np
+
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .registry import list_models
+
+    rows = list_models(task=args.task)
+    if args.json:
+        _json_line({"models": [r.as_row() for r in rows]})
+        return 0
+    header = f"{'name':28} {'task':22} {'tier':8} {'status':20} {'licence':28} params"
+    print(header)
+    print("-" * len(header))
+    for r in sorted(rows, key=lambda r: (r.task, r.tier, r.name)):
+        params = f"{r.params / 1e6:.1f}M" if r.params else "?"
+        status = r.status + (f" (#{r.issue})" if r.issue else "")
+        print(f"{r.name:28} {r.task:22} {r.tier:8} {status:20} {r.licence[:28]:28} {params}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .loading import pipeline
+
+    pipe = pipeline("image-text-matching", model=args.model, device=args.device)
+    if pipe.notice:
+        _err(f"note: {pipe.notice}")
+    from .eval.matching import evaluate_matching
+
+    _err(f"evaluating {pipe.describe()}")
+    result = evaluate_matching(pipe, n_zero_shot=args.n_zero_shot, n_gallery=args.n_gallery,
+                               n_binding=args.n_binding, seed=args.seed, log=_err)
+    _json_line(result)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{args.name}.py"
+    if not script.is_file():
+        _err(f"benchmark script not found: {script} (benchmarks live in the repository's benchmarks/ folder)")
+        return 2
+    module = runpy.run_path(str(script), run_name="mmbench_bench")
+    result = module["main"](extra)
+    if isinstance(result, dict):
+        _json_line(result)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .registry import get_spec
+    from .train.tiny_clip import TrainConfig, train
+
+    if args.name != "tiny-clip":
+        _err(f"unknown trainable model {args.name!r}; available: tiny-clip")
+        return 2
+    out = Path(args.out) if args.out else get_spec("mmbench-tiny-clip").assets_path
+    extra = json.loads(args.config) if args.config else {}
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, workers=args.workers,
+                      time_budget_s=args.time_budget, device=args.device, **extra)
+    _err(f"training tiny-clip -> {out}")
+    _model, summary = train(cfg, out, log=_err)
+    _json_line(summary)
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from .ui.app import launch
+
+    launch(server_name=args.host, server_port=args.port, share=args.share)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mmbench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    m = sub.add_parser("models", help="list the model registry")
+    m.add_argument("--task", help="only this task, e.g. image-text-matching")
+    m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    e = sub.add_parser("eval", help="evaluate a pipeline on fresh held-out procedural data (JSON last line)",
+                       description="Evaluate on freshly generated held-out data; the last stdout line is JSON with "
+                                   "zero_shot_top1, t2i_recall_at_1, i2t_recall_at_1, map, binding_colour_swap, "
+                                   "binding_relation_flip, ...")
+    e.add_argument("task", choices=EVALS)
+    e.add_argument("--model", default="mmbench-tiny-clip", help="registry name (default: the offline tiny CLIP)")
+    e.add_argument("--seed", type=int, default=None, help="held-out set variant (default: the standard held-out seeds)")
+    e.add_argument("--n-zero-shot", type=int, default=1000, help="single-object images for zero-shot (default 1000)")
+    e.add_argument("--n-gallery", type=int, default=1000, help="gallery size for retrieval (default 1000)")
+    e.add_argument("--n-binding", type=int, default=500, help="two-object images for the binding probe (default 500)")
+    e.add_argument("--device", default=None, help="cpu, cuda, mps or auto")
+
+    b = sub.add_parser("bench", help="benchmarks: mmbench vs the raw library on the same model (JSON last line)",
+                       description="Run benchmarks/<name>.py; extra arguments are passed to it (see --help there).")
+    b.add_argument("name", choices=BENCHMARKS)
+
+    t = sub.add_parser("train", help="train one of mmbench's own offline models")
+    t.add_argument("name", choices=["tiny-clip"])
+    t.add_argument("--steps", type=int, default=12000)
+    t.add_argument("--batch-size", type=int, default=256)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0, help="training world seed (keep below 10000: eval uses 10001+)")
+    t.add_argument("--workers", type=int, default=0, help="data-generation worker processes")
+    t.add_argument("--time-budget", type=float, default=None, help="seconds; the LR schedule is shrunk to fit")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--out", default=None, help="output folder (default: the shipped assets folder)")
+    t.add_argument("--config", default=None,
+                   help='JSON of further TrainConfig fields, e.g. \'{"itm_weight": 2, "model": {"vision_layers": 6}}\'')
+
+    a = sub.add_parser("app", help="start the Gradio web app")
+    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--port", type=int, default=7860)
+    a.add_argument("--share", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import MMBenchError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "models":
+            return cmd_models(args)
+        if args.command == "eval":
+            return cmd_eval(args)
+        if args.command == "bench":
+            return cmd_bench(args, extra)
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "app":
+            return cmd_app(args)
+    except MMBenchError as err:
+        _err(f"error: {err}")
+        return 1
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

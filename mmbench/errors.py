@@ -1,0 +1,66 @@
+"""The mmbench error hierarchy: every failure a user can cause or meet is one of these.
+
+Each error carries a plain-language message meant to be shown as-is in the web app or a
+notebook (``str(err)``), plus an optional ``hint`` saying what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class MMBenchError(Exception):
+    """Base class of every error mmbench raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    @property
+    def user_message(self) -> str:
+        """Message for end users (same as ``str(err)``)."""
+        return str(self)
+
+
+class InvalidInputError(MMBenchError, ValueError):
+    """An input (image, text, audio, option) cannot be used."""
+
+
+class ImageError(InvalidInputError):
+    """An image cannot be decoded or is unusable (corrupt, empty, absurd size...)."""
+
+
+class TextError(InvalidInputError):
+    """A text is empty, too long or otherwise unusable."""
+
+
+class AudioError(InvalidInputError):
+    """An audio clip cannot be decoded or is unusable (silent, too short, too long...)."""
+
+
+class UnknownTaskError(MMBenchError, KeyError):
+    """No pipeline exists for the requested task name."""
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return MMBenchError.__str__(self)
+
+
+class UnknownModelError(MMBenchError, KeyError):
+    """The requested model name is not in the registry (or not for this task)."""
+
+    def __str__(self) -> str:
+        return MMBenchError.__str__(self)
+
+
+class ModelUnavailableError(MMBenchError, RuntimeError):
+    """A model exists in the registry but cannot be loaded here (weights or package missing)."""
+
+    def __init__(self, message: str, *, model: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.model = model
+
+
+class DependencyError(ModelUnavailableError):
+    """An optional Python package needed for this model or feature is not installed."""

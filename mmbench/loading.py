@@ -1,0 +1,105 @@
+"""``mmbench.pipeline``: the one door through which every model is loaded.
+
+Resolution order for ``pipeline(task)``: the task's default *online* checkpoint (the real
+pretrained model), and when that cannot be resolved here (no network, ``HF_HUB_OFFLINE=1``,
+``MMBENCH_OFFLINE=1``, missing package) the task's *offline* tier, with a visible notice on the
+returned pipeline saying what happened. If nothing can load, :class:`ModelUnavailableError`
+names the checkpoint and how to obtain it. Loaded pipelines live in one bounded LRU cache.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from typing import Any
+
+from .backends import get_loader
+from .cache import ModelCache
+from .device import resolve_device, resolve_dtype
+from .errors import ModelUnavailableError, UnknownTaskError
+from .registry import ModelSpec, default_spec, get_spec, tasks
+
+log = logging.getLogger("mmbench")
+
+#: task -> "module:class" of its pipeline.
+TASK_PIPELINES: dict[str, str] = {
+    "image-text-matching": "mmbench.pipelines.matching:ImageTextMatchingPipeline",
+}
+
+#: The process-wide model cache (bounded by count and memory).
+MODEL_CACHE = ModelCache()
+
+
+def offline_mode() -> bool:
+    """True when the user asked for no network: ``MMBENCH_OFFLINE`` or ``HF_HUB_OFFLINE`` is set."""
+    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
+               for v in ("MMBENCH_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def pipeline(task: str, model: str | ModelSpec | None = None, device: Any = None, dtype: Any = None,
+             *, fallback: bool = True, cache: bool = True) -> Any:
+    """Load the pipeline for ``task``.
+
+    Args:
+        task: e.g. ``"image-text-matching"`` (see :func:`mmbench.registry.tasks`).
+        model: registry name (``"openclip-vit-b-32"``, ``"mmbench-tiny-clip"``), a
+            :class:`~mmbench.registry.ModelSpec`, or None for the task default.
+        device: ``"cpu"``, ``"cuda"``, ``"mps"``, ``"auto"`` or None (auto: cuda → mps → cpu).
+        dtype: override the device's default dtype (fp32 on CPU, bf16/fp16 on GPU).
+        fallback: when the requested online checkpoint cannot be loaded, load the task's
+            offline tier instead (and say so in ``pipe.notice``). False raises instead.
+        cache: reuse an already-loaded model from the process-wide LRU cache.
+
+    Returns:
+        The task's pipeline object; ``pipe.notice`` is non-empty after a fallback.
+
+    Raises:
+        UnknownTaskError, UnknownModelError, ModelUnavailableError (message names the checkpoint
+        and how to get it), InvalidInputError (bad device/dtype).
+    """
+    if task not in TASK_PIPELINES:
+        planned = task in tasks()
+        raise UnknownTaskError(
+            f"Task '{task}' is {'planned but not implemented yet' if planned else 'unknown'}.",
+            hint=f"Available tasks: {', '.join(sorted(TASK_PIPELINES))}.")
+    dev = resolve_device(device)
+    dt = resolve_dtype(dev, dtype)
+    if isinstance(model, ModelSpec):
+        spec = model
+    elif model is None:
+        spec = default_spec(task, "online") or default_spec(task, "offline")
+        assert spec is not None
+    else:
+        spec = get_spec(model, task)
+
+    notice = ""
+    try:
+        backend = _load_backend(spec, dev, dt, cache)
+    except ModelUnavailableError as err:
+        offline = default_spec(task, "offline")
+        if not fallback or spec.tier != "online" or offline is None or offline.name == spec.name:
+            raise
+        reason = str(err.message).rstrip(".")
+        notice = (f"Could not load the online model '{spec.name}' ({reason}); "
+                  f"using the offline model '{offline.name}' instead.")
+        log.warning(notice)
+        spec = offline
+        backend = _load_backend(spec, dev, dt, cache)
+    module, cls = TASK_PIPELINES[task].split(":")
+    pipe_cls = getattr(importlib.import_module(module), cls)
+    return pipe_cls(backend, spec, notice=notice)
+
+
+def _load_backend(spec: ModelSpec, device: Any, dtype: Any, cache: bool) -> Any:
+    if not spec.ready:
+        raise ModelUnavailableError(
+            f"Model '{spec.name}' is listed in the registry but its pipeline is not implemented yet"
+            + (f" (issue #{spec.issue})." if spec.issue else "."), model=spec.name)
+    loader = get_loader(spec.backend)
+    if loader is None:
+        raise ModelUnavailableError(f"No backend '{spec.backend}' for model '{spec.name}'.", model=spec.name)
+    key = (spec.name, spec.source, tuple(sorted((k, repr(v)) for k, v in spec.options.items())), str(device), str(dtype))
+    if not cache:
+        return loader(spec, device, dtype)
+    return MODEL_CACHE.get_or_load(key, lambda: loader(spec, device, dtype))

@@ -1,0 +1,1 @@
+"""Task pipelines, one module per task (loaded lazily through :func:`mmbench.pipeline`)."""

@@ -1,0 +1,264 @@
+"""Train mmbench-tiny-clip on the procedural world (``mmbench train tiny-clip``).
+
+Two losses, as in ALBEF/BLIP:
+
+* a symmetric contrastive (InfoNCE) loss between image and caption embeddings, where each image
+  also sees its own *hard negative* captions (colours swapped, relation flipped, one attribute
+  changed) as extra wrong answers, and identical captions in a batch count as positives;
+* an image-text matching (ITM) loss: a cross-attention head classifies (image, caption) pairs as
+  match / no match, with half the pairs built from the same hard negatives. This is what learns
+  attribute binding and spatial relations, which a bag-of-words-like dual encoder misses.
+
+Training data are generated on the fly (seed 0 family); evaluation uses other seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.world import COLOURS, OPPOSITE_RELATION, SHAPES, SIZES, Scene, World, phrase, vocabulary
+from ..models.tiny_clip import TinyClip, TinyClipConfig
+
+#: Training draws scenes from World(seed=cfg.seed) with small seeds; evaluation uses seeds >= 10_001.
+EVAL_SEEDS_START = 10_001
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 3000
+    batch_size: int = 128
+    lr: float = 1e-3
+    min_lr: float = 5e-5
+    warmup: int = 200
+    weight_decay: float = 0.05
+    itm_weight: float = 1.0
+    n_negatives: int = 2
+    object_mix: tuple[float, float, float] = (0.3, 0.5, 0.2)  # P(1, 2, 3 objects)
+    seed: int = 0
+    workers: int = 0
+    time_budget_s: float | None = None  # stop early (cosine schedule still completes in-budget)
+    eval_every: int = 500
+    device: str = "auto"
+    model: dict | None = None  # overrides of TinyClipConfig fields
+
+
+# ----------------------------------------------------------------------------- negatives
+def hard_negatives(scene: Scene, rng: np.random.Generator, k: int) -> list[str]:
+    """Up to ``k`` captions that are false for ``scene`` but share most of its words."""
+    objs = scene.objects
+    cands: list[str] = []
+    if len(objs) == 1:
+        o = objs[0]
+        cands.append(phrase(_other(COLOURS, o.colour, rng), o.shape))
+        cands.append(phrase(o.colour, _other(SHAPES, o.shape, rng)))
+        cands.append(phrase(_other(COLOURS, o.colour, rng), _other(SHAPES, o.shape, rng)))
+        cands.append(phrase(o.colour, o.shape, _other(SIZES, o.size, rng)))
+    elif len(objs) == 2:
+        i, rel, j = scene.relation
+        a, b = objs[i], objs[j]
+        swap = scene.colour_swapped_caption()
+        if swap:
+            cands += [swap, swap]  # weight the binding probes
+        cands += [scene.relation_flipped_caption()] * 2
+        if a.shape != b.shape:
+            cands.append(f"{phrase(a.colour, b.shape)} {rel} {phrase(b.colour, a.shape)}")
+        cands.append(f"{phrase(_other(COLOURS, a.colour, rng), a.shape)} {rel} {b.phrase()}")
+        cands.append(f"{a.phrase()} {rel} {phrase(b.colour, _other(SHAPES, b.shape, rng))}")
+        cands.append(f"{b.phrase()} {rel} {a.phrase()}")  # roles swapped = relation flipped
+    else:
+        ordered = sorted(objs, key=lambda o: o.cx)
+        for _ in range(4):
+            p, q = rng.choice(3, 2, replace=False)
+            cols = [o.colour for o in ordered]
+            cols[p], cols[q] = cols[q], cols[p]
+            parts = [phrase(c, o.shape) for c, o in zip(cols, ordered)]
+            cands.append(f"from left to right: {parts[0]}, {parts[1]} and {parts[2]}")
+        perm = [ordered[x] for x in rng.permutation(3)]
+        cands.append(f"from left to right: {perm[0].phrase()}, {perm[1].phrase()} and {perm[2].phrase()}")
+    positives = set(scene.captions)
+    cands = [c for c in cands if c not in positives]
+    if not cands:
+        return []
+    pick = rng.choice(len(cands), size=min(k, len(cands)), replace=False)
+    return [cands[p] for p in pick]
+
+
+def _other(pool, value, rng):
+    options = [x for x in pool if x != value]
+    return options[rng.integers(len(options))]
+
+
+def _positive_caption(scene: Scene, rng: np.random.Generator) -> str:
+    caps = scene.captions
+    # favour the canonical forms; keep every template in play
+    weights = np.array([3.0] + [1.0] * (len(caps) - 1))
+    if len(scene.objects) == 2:
+        weights[-1] = 0.3  # "a and b" (no relation) is rarely the best description
+    return caps[rng.choice(len(caps), p=weights / weights.sum())]
+
+
+# ----------------------------------------------------------------------------- data
+class SceneStream(torch.utils.data.IterableDataset):
+    """Infinite stream of training batches, each generated in a worker process."""
+
+    def __init__(self, batch_size: int, tokenizer, n_negatives: int, object_mix, seed: int) -> None:
+        self.batch_size, self.tok, self.k, self.mix, self.seed = batch_size, tokenizer, n_negatives, object_mix, seed
+
+    def __iter__(self) -> Iterator[dict]:
+        info = torch.utils.data.get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info else (0, 1)
+        world = World(seed=self.seed)
+        rng = np.random.default_rng([self.seed, wid, 7])
+        index = wid
+        while True:
+            imgs, pos, negs, has_neg, keys = [], [], [], [], []
+            for _ in range(self.batch_size):
+                n_obj = int(rng.choice(3, p=self.mix)) + 1
+                scene = world.scene(index, n_objects=n_obj)
+                index += nw
+                imgs.append(scene.image)
+                cap = _positive_caption(scene, rng)
+                pos.append(cap)
+                keys.append(scene.caption)
+                ng = hard_negatives(scene, rng, self.k)
+                has_neg.append([1.0] * len(ng) + [0.0] * (self.k - len(ng)))
+                negs.extend(ng + [cap] * (self.k - len(ng)))
+            yield {
+                "images": torch.from_numpy(np.stack(imgs)),
+                "pos": self.tok(pos),
+                "neg": self.tok(negs).view(self.batch_size, self.k, -1),
+                "has_neg": torch.tensor(has_neg),
+                "key_id": _key_ids(keys),
+            }
+
+
+def _key_ids(keys: list[str]) -> torch.Tensor:
+    """Integer id per canonical caption, so equal captions in a batch can be treated as positives."""
+    uniq: dict[str, int] = {}
+    return torch.tensor([uniq.setdefault(k, len(uniq)) for k in keys])
+
+
+# ----------------------------------------------------------------------------- loss
+def losses(model: TinyClip, batch: dict, itm_weight: float) -> dict[str, torch.Tensor]:
+    pixels = model.normalise(batch["images"])
+    pos, neg, has_neg = batch["pos"], batch["neg"], batch["has_neg"]
+    b, k, length = neg.shape
+    img_emb, img_tok = model.encode_image(pixels, tokens=True)
+    all_ids = torch.cat([pos, neg.view(b * k, length)])
+    txt_emb, txt_tok = model.encode_text(all_ids, tokens=True)
+    img_n = F.normalize(img_emb, dim=-1)
+    txt_n = F.normalize(txt_emb, dim=-1)
+    pos_n, neg_n = txt_n[:b], txt_n[b:].view(b, k, -1)
+    scale = model.logit_scale.exp().clamp(max=100)
+
+    # positives: identical canonical captions in the batch describe equivalent scenes
+    kid = batch["key_id"]
+    same = (kid[:, None] == kid[None, :]).float()
+    i2t = scale * img_n @ pos_n.T
+    hard = scale * torch.einsum("bd,bkd->bk", img_n, neg_n)
+    hard = hard.masked_fill(has_neg == 0, float("-inf"))
+    logits_i2t = torch.cat([i2t, hard], dim=1)
+    target_i2t = torch.cat([same, torch.zeros_like(hard)], dim=1)
+    target_i2t = target_i2t / target_i2t.sum(1, keepdim=True)
+    loss_i2t = -(target_i2t * logits_i2t.log_softmax(1).nan_to_num(neginf=0.0)).sum(1).mean()
+    t2i = i2t.T
+    loss_t2i = -((same / same.sum(1, keepdim=True)) * t2i.log_softmax(1)).sum(1).mean()
+    loss_con = (loss_i2t + loss_t2i) / 2
+
+    # ITM: every positive pair + one negative per image (own hard negative, or the hardest
+    # in-batch caption of another scene).
+    with torch.no_grad():
+        sim = (img_n @ pos_n.T).masked_fill(same.bool(), float("-inf"))
+        hardest = sim.argmax(1)
+        choose_hard = (torch.rand(b, device=pixels.device) < 0.75) & (has_neg[:, 0] > 0)
+    neg_tok_own = txt_tok[b:].view(b, k, length, -1)[:, 0]
+    neg_ids_own = neg[:, 0]
+    neg_tok = torch.where(choose_hard[:, None, None], neg_tok_own, txt_tok[:b][hardest])
+    neg_ids = torch.where(choose_hard[:, None], neg_ids_own, pos[hardest])
+    tok = torch.cat([txt_tok[:b], neg_tok])
+    ids = torch.cat([pos, neg_ids])
+    img_tok2 = torch.cat([img_tok, img_tok])
+    logits = model.itm(tok, ids, img_tok2)
+    labels = torch.cat([torch.ones(b), torch.zeros(b)]).to(logits.device)
+    loss_itm = F.binary_cross_entropy_with_logits(logits.float(), labels)
+    itm_acc = ((logits > 0).float() == labels).float().mean()
+    return {"loss": loss_con + itm_weight * loss_itm, "contrastive": loss_con, "itm": loss_itm, "itm_acc": itm_acc}
+
+
+# ----------------------------------------------------------------------------- loop
+def default_model_config(**overrides) -> TinyClipConfig:
+    return TinyClipConfig(vocab=vocabulary(), **overrides)
+
+
+def train(cfg: TrainConfig, out_dir: str | Path | None = None,
+          log: Callable[[str], None] = print, model: TinyClip | None = None) -> tuple[TinyClip, dict]:
+    """Train (or continue training ``model``) and optionally save to ``out_dir``.
+
+    Returns the model (eval mode, on CPU) and a summary dict (steps, seconds, final losses).
+    """
+    from ..device import resolve_device
+
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    model = model or TinyClip(default_model_config(**(cfg.model or {})))
+    model.to(device).train()
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    stream = SceneStream(cfg.batch_size, model.tokenizer, cfg.n_negatives, cfg.object_mix, cfg.seed)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
+                                         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
+    use_amp = device.type == "cuda"
+    start = time.time()
+    total = cfg.steps
+    history = []
+    step = 0
+    for step, batch in enumerate(loader, start=1):
+        if cfg.time_budget_s:  # shrink the schedule so it ends inside the budget
+            elapsed = time.time() - start
+            if step > 20:
+                projected = int((step - 1) * cfg.time_budget_s / elapsed)
+                total = max(step, min(cfg.steps, projected))
+        lr = _lr(step, total, cfg)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            out = losses(model, batch, cfg.itm_weight)
+        opt.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 50 == 0 or step == 1:
+            rec = {k: round(float(v.detach()), 4) for k, v in out.items()}
+            rec.update(step=step, lr=round(lr, 6), seconds=round(time.time() - start, 1), total=total)
+            history.append(rec)
+            log(json.dumps(rec))
+        if cfg.eval_every and step % cfg.eval_every == 0 and out_dir is not None:
+            model.save(out_dir)  # checkpoint (weights are copied to CPU by save)
+        if step >= total:
+            break
+    model.eval().to("cpu")
+    summary = {"steps": step, "seconds": round(time.time() - start, 1), "device": str(device),
+               "train_config": asdict(cfg), "last": history[-1] if history else {}}
+    if out_dir is not None:
+        model.save(out_dir)
+        (Path(out_dir) / "training.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+    return model, summary
+
+
+def _lr(step: int, total: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * step / cfg.warmup
+    progress = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
