@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train one of mmbench's own offline models")
     t.add_argument("name", choices=["tiny-clip"])
-    t.add_argument("--steps", type=int, default=12000)
+    t.add_argument("--steps", type=int, default=8000)
     t.add_argument("--batch-size", type=int, default=256)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--seed", type=int, default=0, help="training world seed (keep below 10000: eval uses 10001+)")

@@ -20,7 +20,7 @@ class TinyClipBackend:
 
     @property
     def logit_scale(self) -> float:
-        return float(self.model.logit_scale.exp().clamp(max=100))
+        return float(self.model.logit_scale.detach().exp().clamp(max=100))
 
     def preprocess_images(self, images: list) -> Any:
         return self.model.preprocess(images).to(self.device, self.dtype)
@@ -36,6 +36,14 @@ class TinyClipBackend:
 
     def match_logits(self, pixels: Any, ids: Any) -> Any:
         return self.model.match_logits(pixels, ids)
+
+    def image_tokens(self, pixels: Any) -> Any:
+        """Vision-tower tokens, cached by callers that re-rank many texts against one gallery."""
+        return self.model.encode_image(pixels, tokens=True)[1]
+
+    def match_logits_from_tokens(self, image_tokens: Any, ids: Any) -> Any:
+        _, txt_tokens = self.model.encode_text(ids, tokens=True)
+        return self.model.itm(txt_tokens, ids, image_tokens)
 
     def unknown_words(self, texts: list[str]) -> list[str]:
         """Words outside the tiny model's vocabulary (they are read as [UNK])."""

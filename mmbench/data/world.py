@@ -97,6 +97,18 @@ class Scene:
 
         return Image.fromarray(self.image)
 
+    @property
+    def description_key(self) -> str:
+        """Key shared by scenes that the caption grammar cannot tell apart (sizes and exact
+        positions aside): "a red circle left of a blue square" and "a blue square right of a red
+        circle" get the same key. Use it to build galleries whose captions are truly unique."""
+        if self.relation is None:
+            return " | ".join(o.label for o in sorted(self.objects, key=lambda o: o.cx))
+        i, rel, j = self.relation
+        if rel in ("right of", "below"):
+            i, rel, j = j, OPPOSITE_RELATION[rel], i
+        return f"{self.objects[i].label} {rel} {self.objects[j].label}"
+
     def colour_swapped_caption(self) -> str | None:
         """The canonical caption with the two objects' colours exchanged (None if not applicable)."""
         if self.relation is None:

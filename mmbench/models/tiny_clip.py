@@ -63,15 +63,15 @@ class WordTokenizer:
 class TinyClipConfig:
     image_size: int = 64
     patch_size: int = 8
-    vision_width: int = 128
-    vision_layers: int = 4
-    vision_heads: int = 4
-    text_width: int = 128
+    vision_width: int = 160
+    vision_layers: int = 6
+    vision_heads: int = 5
+    text_width: int = 160
     text_layers: int = 3
-    text_heads: int = 4
+    text_heads: int = 5
     context_length: int = 24
-    embed_dim: int = 128
-    itm_layers: int = 3
+    embed_dim: int = 160
+    itm_layers: int = 4
     mlp_ratio: int = 4
     vocab: list[str] = field(default_factory=list)
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)

@@ -216,17 +216,42 @@ class ImageTextMatchingPipeline(Pipeline):
         order = np.argsort(-sim)[:k]
         return [SearchHit(texts[i], float(sim[i]), r + 1) for r, i in enumerate(order)]
 
-    def match_logits(self, images: Sequence[Any], texts: Sequence[str], validated: bool = False) -> np.ndarray:
+    def matching_features(self, images: Sequence[Any]) -> Any:
+        """Image features for the matching head, computed once so that many texts can be scored
+        against the same images with :meth:`match_logits` (``features=...``). None without a head."""
+        import torch
+
+        if not self.can_rerank or not hasattr(self.backend, "image_tokens"):
+            return None
+        pil = validate_images(images)
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(pil), self.batch_size):
+                out.append(self.backend.image_tokens(self.backend.preprocess_images(pil[i:i + self.batch_size])))
+        return torch.cat(out)
+
+    def match_logits(self, images: Sequence[Any] | None, texts: Sequence[str], validated: bool = False,
+                     features: Any = None) -> np.ndarray:
         """Pairwise matching-head logits for aligned ``(image_i, text_i)`` pairs.
 
         Falls back to scaled cosine similarity when the backend has no matching head.
         """
         import torch
 
-        if len(images) != len(texts):
-            raise InvalidInputError(f"match_logits pairs images with texts: got {len(images)} and {len(texts)}.")
-        pil = list(images) if validated else validate_images(images)
         clean = validate_texts(texts)
+        if features is not None:  # precomputed by matching_features(), aligned with texts
+            if len(features) != len(clean):
+                raise InvalidInputError(f"match_logits pairs features with texts: got {len(features)} and {len(clean)}.")
+            out = []
+            with torch.inference_mode():
+                for i in range(0, len(clean), self.batch_size):
+                    ids = self.backend.tokenize(clean[i:i + self.batch_size])
+                    out.append(self.backend.match_logits_from_tokens(features[i:i + self.batch_size], ids).float().cpu())
+            return torch.cat(out).numpy()
+        if images is None or len(images) != len(texts):
+            raise InvalidInputError(f"match_logits pairs images with texts: got {0 if images is None else len(images)} "
+                                    f"and {len(texts)}.")
+        pil = list(images) if validated else validate_images(images)
         if not self.can_rerank:
             img, txt = self.embed_images(pil), self.embed_texts(clean)
             return self.logit_scale * (img * txt).sum(axis=1)

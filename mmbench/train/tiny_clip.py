@@ -239,7 +239,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0 or step == 1:
+        if step % 50 == 0 or step == 1 or step >= total:
             rec = {k: round(float(v.detach()), 4) for k, v in out.items()}
             rec.update(step=step, lr=round(lr, 6), seconds=round(time.time() - start, 1), total=total)
             history.append(rec)

@@ -1,0 +1,16 @@
+"""Entry point of the mmbench web app: ``python app.py`` (or ``mmbench app``, or ``gradio app.py``).
+
+The port comes from ``GRADIO_SERVER_PORT`` or ``PORT`` when set (hosting platforms set one),
+else Gradio's default 7860. Building the app is cheap — models load on the first request — so
+``demo`` is created at import time for tools that look for it (Hugging Face Spaces, ``gradio app.py``).
+"""
+
+from mmbench.ui.app import build_app, launch_kwargs
+
+demo = build_app()
+
+if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    demo.launch(**launch_kwargs())

@@ -1,0 +1,167 @@
+"""Helpers shared by every tab of the web app: error reporting, model loading and status lines.
+
+Nothing here knows about a particular task. Handlers wrap their body in :func:`user_errors` so
+that a :class:`mmbench.MMBenchError` reaches the user as its own plain message and anything else is
+logged with its traceback server-side and shown as a short apology — never as a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from ..errors import ImageError, MMBenchError
+
+log = logging.getLogger("mmbench.ui")
+
+#: Concurrency group of every event that runs a model: at most this many run at once, the rest queue.
+MODEL_CONCURRENCY_ID = "model"
+MODEL_CONCURRENCY_LIMIT = 2
+
+
+@contextmanager
+def user_errors(action: str) -> Iterator[None]:
+    """Turn exceptions raised while doing ``action`` ("computing the similarity matrix") into ``gr.Error``.
+
+    ``MMBenchError`` -> its message (written for users); ``gr.Error`` passes through; anything else
+    is logged with its traceback and replaced by a message that points to the server log.
+    """
+    try:
+        yield
+    except gr.Error:
+        raise
+    except MMBenchError as err:
+        raise gr.Error(str(err), print_exception=False) from None
+    except Exception:
+        log.exception("Unexpected error while %s", action)
+        raise gr.Error(f"Something went wrong while {action} (details in the server log).",
+                       print_exception=False) from None
+
+
+@dataclass
+class LoadEvent:
+    """An event a tab wants run when a browser opens the app (wired by ``build_app``)."""
+
+    fn: Callable[..., Any]
+    inputs: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    api_visibility: str = "private"
+
+
+@dataclass
+class TabParts:
+    """What a ``build_<task>_tab()`` function hands back to ``build_app``."""
+
+    components: dict[str, Any] = field(default_factory=dict)
+    load_events: list[LoadEvent] = field(default_factory=list)
+
+
+class UploadedImage(gr.Image):
+    """``gr.Image`` that hands the uploaded file's path to mmbench without opening it.
+
+    ``gr.Image`` decodes uploads with Pillow before the event handler runs, so a damaged file or a
+    decompression bomb would fail inside Gradio with an unhelpful message. This variant passes the
+    path on untouched and :mod:`mmbench.validate` checks it (header first, then pixels). It renders
+    exactly like ``gr.Image`` (``is_template``). Create it with ``type="filepath"``.
+    """
+
+    is_template = True
+
+    def preprocess(self, payload: Any) -> str | None:
+        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return super().preprocess(payload)  # None, or a pasted data: URL (written to a file, not decoded)
+
+
+# -- models -------------------------------------------------------------------------------------
+def model_choices(task: str) -> tuple[list[str], str | None]:
+    """Dropdown choices (registry labels with their tier) for ``task`` and the default choice.
+
+    Reads the registry table only: nothing is imported or loaded.
+    """
+    from ..registry import default_spec, list_models
+
+    specs = list_models(task, ready_only=True)
+    default = default_spec(task, "online") or default_spec(task, "offline")
+    ready = [s.label for s in specs]
+    value = default.label if default is not None and default.label in ready else (ready[0] if ready else None)
+    return ready, value
+
+
+def load_pipeline(task: str, model: str | None) -> Any:
+    """The task's pipeline for a dropdown value (cached process-wide by :func:`mmbench.pipeline`)."""
+    import mmbench
+
+    return mmbench.pipeline(task, model=model or None)
+
+
+def _callout(text: str, kind: str) -> str:
+    colour = {"warning": "245, 158, 11", "info": "59, 130, 246"}[kind]
+    return (f'<div style="border-left: 4px solid rgb({colour}); background: rgba({colour}, 0.12); '
+            f'padding: 6px 10px; margin: 4px 0; border-radius: 4px;">{text}</div>')
+
+
+def status_html(pipe: Any, extra_note: str = "") -> str:
+    """The status block under a model dropdown: ``pipe.describe()``, the fallback notice, a note."""
+    summary = pipe.describe()
+    if pipe.notice and summary.endswith(pipe.notice):
+        summary = summary[: -len(pipe.notice)].rstrip(" —-")
+    parts = [f'<div><b>Active model:</b> <code>{html.escape(summary)}</code></div>']
+    if pipe.notice:
+        parts.append(_callout(f"<b>Fallback:</b> {html.escape(pipe.notice)}", "warning"))
+    if extra_note:
+        parts.append(_callout(html.escape(extra_note), "info"))
+    return "".join(parts)
+
+
+def pending_status_html(model_label: str | None) -> str:
+    """Status shown before any model has loaded (the app loads models lazily)."""
+    name = html.escape(model_label or "the default model")
+    return (f"<div><b>Model:</b> <code>{name}</code> loads on first use (a few seconds). "
+            "If an online model cannot be downloaded here, the offline tier is used and this line says so.</div>")
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def display_name(path: str | None, index: int | None = None, max_chars: int = 40) -> str:
+    """Short label for an uploaded file: ``"3: cat.jpg"``."""
+    name = Path(path).name if path else "image"
+    if len(name) > max_chars:
+        name = name[: max_chars - 1] + "…"
+    return name if index is None else f"{index + 1}: {name}"
+
+
+def gallery_paths(gallery: Sequence[Any] | None) -> list[str]:
+    """File paths from a ``gr.Gallery(type="filepath")`` value (list of ``(path, caption)``)."""
+    out = []
+    for item in gallery or []:
+        path = item[0] if isinstance(item, (tuple, list)) else item
+        if path:
+            out.append(str(path))
+    return out
+
+
+def validate_uploads(paths: Sequence[str], what: str = "Image") -> list[Any]:
+    """Decode uploaded images with :func:`mmbench.validate.validate_image`.
+
+    A single image's error is passed on as-is; with several, the message names the bad one
+    (``"Image 3 (cat.gif): the image is not a recognised image file..."``).
+    """
+    from ..validate import validate_image
+
+    images = []
+    for i, path in enumerate(paths):
+        try:
+            images.append(validate_image(path))
+        except ImageError as err:
+            if len(paths) == 1:
+                raise
+            message = err.message[0].lower() + err.message[1:] if err.message[1:2].islower() else err.message
+            raise ImageError(f"{what} {i + 1} ({display_name(path)}): {message}", hint=err.hint) from err
+    return images

@@ -1,0 +1,343 @@
+"""The "Image–text matching" tab: similarity matrix, zero-shot classification and text → image search.
+
+Handlers are thin: they turn component values into library calls on the pipeline that
+:func:`mmbench.pipeline` returns, and library results into plots (:mod:`mmbench.viz`) and JSON.
+Per-user data (the embeddings of an uploaded gallery) lives in ``gr.State``; the only shared
+data is the built-in procedural gallery's embeddings, which are the same for every user.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from functools import lru_cache
+from typing import Any
+
+import gradio as gr
+
+from . import common
+from .common import LoadEvent, TabParts, UploadedImage, user_errors
+
+TASK = "image-text-matching"
+TAB_TITLE = "Image–text matching"
+
+#: Built-in search gallery size, and the limits of what one request may ask for.
+BUILTIN_GALLERY_SIZE = 200
+MAX_SIMILARITY_IMAGES = 50
+MAX_SIMILARITY_TEXTS = 50
+MAX_GALLERY_UPLOADS = 500
+MAX_K = 20
+DEFAULT_TEMPLATE = "a photo of a {}."
+
+BUILTIN, UPLOADED = "built-in", "uploaded"
+
+TINY_MODEL_NOTE = (
+    "The offline tiny CLIP only knows mmbench's procedural world: 64×64 scenes of circles, squares, triangles, "
+    "diamonds, crosses and rings in red, green, blue, yellow, purple and orange, small or large, left of / right "
+    "of / above / below each other. Try the procedural examples. Real photos (cat, coffee, ...) need an online "
+    "CLIP, which downloads once when this machine can reach the Hugging Face hub."
+)
+
+INTRO = """\
+Match images with texts using a CLIP-style model: **similarity matrix** (every image against every text),
+**zero-shot classification** (pick the label that best describes one image) and **text → image search**.
+Upload an image (and optionally several more in the gallery), or pick an example at the bottom.
+"""
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _tier_note(pipe: Any) -> str:
+    return TINY_MODEL_NOTE if pipe.spec.tier == "offline" else ""
+
+
+def _status(pipe: Any) -> str:
+    return common.status_html(pipe, _tier_note(pipe))
+
+
+def _warn_unknown_words(pipe: Any, texts: list[str]) -> None:
+    """A toast listing words the model cannot read (the tiny CLIP maps them to [UNK])."""
+    find = getattr(pipe.backend, "unknown_words", None)
+    if find is None:
+        return
+    unknown = find(texts)
+    if unknown:
+        shown = ", ".join(repr(w) for w in unknown[:10]) + (" …" if len(unknown) > 10 else "")
+        gr.Warning(f"{pipe.spec.name} does not know these words and ignores their meaning: {shown}.")
+
+
+def _lines(text: str | None, what: str, limit: int | None = None) -> list[str]:
+    from ..validate import split_lines, validate_texts
+
+    items = validate_texts(split_lines(text), what=what)
+    if limit is not None and len(items) > limit:
+        raise gr.Error(f"Too many {what}s: {len(items)}; this tab shows at most {limit}.")
+    return items
+
+
+@lru_cache(maxsize=1)
+def _builtin_gallery_data() -> tuple[list[Any], list[str]]:
+    from ..examples import procedural_gallery
+
+    return procedural_gallery(BUILTIN_GALLERY_SIZE)
+
+
+class _SharedGalleries:
+    """Embeddings of the built-in gallery per model (identical for all users), at most 3 models."""
+
+    def __init__(self, max_items: int = 3) -> None:
+        self._items: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_items = max_items
+
+    def get(self, pipe: Any, progress: Any) -> Any:
+        key = (pipe.spec.name, pipe.spec.source, str(pipe.device))
+        with self._lock:  # one build per model even when several users search at once
+            if key not in self._items:
+                images, _ = _builtin_gallery_data()
+                self._items[key] = pipe.build_gallery(images, progress=progress)
+                while len(self._items) > self.max_items:
+                    self._items.popitem(last=False)
+            self._items.move_to_end(key)
+            return self._items[key]
+
+
+_BUILTIN_GALLERIES = _SharedGalleries()
+
+
+def _progress_fn(progress: Any, desc: str):
+    return lambda fraction: progress(fraction, desc=desc)
+
+
+# -- handlers -----------------------------------------------------------------------------------
+def model_status(model: str | None) -> str:
+    """Load the chosen model and describe it (tier, device, fallback notice)."""
+    with user_errors("loading the model"):
+        return _status(common.load_pipeline(TASK, model))
+
+
+def similarity(model: str | None, image: str | None, gallery: list | None, texts: str | None,
+               progress: gr.Progress = gr.Progress()) -> tuple[Any, dict, str]:
+    """Heatmap and table of cosine similarities: every image (single + gallery) against every text."""
+    from .. import viz
+
+    with user_errors("computing the similarity matrix"):
+        text_list = _lines(texts, "text", MAX_SIMILARITY_TEXTS)
+        paths = ([image] if image else []) + common.gallery_paths(gallery)
+        if not paths:
+            raise gr.Error("No images yet: upload one under 'Image' (or several under 'Image gallery'), "
+                           "or pick an example below.")
+        if len(paths) > MAX_SIMILARITY_IMAGES:
+            raise gr.Error(f"Too many images: {len(paths)}; the similarity matrix shows at most "
+                           f"{MAX_SIMILARITY_IMAGES}. Use 'Text → image search' for larger galleries.")
+        images = common.validate_uploads(paths)
+        progress(0.1, desc="Loading the model")
+        pipe = common.load_pipeline(TASK, model)
+        progress(0.5, desc="Embedding images and texts")
+        result = pipe(images, text_list)
+        _warn_unknown_words(pipe, result.texts)
+        names = [common.display_name(p, i) for i, p in enumerate(paths)]
+        fig = viz.similarity_heatmap(result.similarity, result.texts, names,
+                                     title=f"Cosine similarity · {pipe.spec.name}")
+        best = result.similarity.argmax(axis=1)
+        table = {
+            "model": pipe.spec.name,
+            "images": names,
+            "texts": result.texts,
+            "similarity": [[round(float(v), 4) for v in row] for row in result.similarity],
+            "probabilities": [[round(float(v), 4) for v in row] for row in result.probs],
+            "best_text": [result.texts[j] for j in best],
+        }
+        return fig, table, _status(pipe)
+
+
+def zero_shot(model: str | None, image: str | None, labels: str | None, template: str | None,
+              progress: gr.Progress = gr.Progress()) -> tuple[Any, dict, str]:
+    """Zero-shot classification of the single image among the labels (one per line)."""
+    from .. import viz
+
+    with user_errors("classifying the image"):
+        label_list = _lines(labels, "label")
+        templates = [t.strip() for t in (template or "").splitlines() if t.strip()] or None
+        if not image:
+            raise gr.Error("No image to classify: upload one under 'Image' or pick an example below.")
+        picture = common.validate_uploads([image])[0]
+        progress(0.1, desc="Loading the model")
+        pipe = common.load_pipeline(TASK, model)
+        progress(0.5, desc="Classifying")
+        result = pipe.zero_shot_classify(picture, label_list, templates)
+        _warn_unknown_words(pipe, [t.format(label) for label in label_list for t in (templates or ["{}"])])
+        fig = viz.zero_shot_bars(result, top_k=10, title=f"Zero-shot · {pipe.spec.name}")
+        scores = {label: round(float(p), 4) for label, p in zip(result.labels, result.probs)}
+        return fig, scores, _status(pipe)
+
+
+def search(model: str | None, query: str | None, source: str, k: float, gallery: list | None,
+           state: dict | None, progress: gr.Progress = gr.Progress()) -> tuple[list, list, dict | None, str]:
+    """Text → image search over the built-in procedural gallery or the user's uploaded gallery."""
+    from ..examples import upscale
+    from ..validate import validate_text
+
+    with user_errors("searching the gallery"):
+        query = validate_text(query, what="query")
+        k = max(1, min(int(k or 1), MAX_K))
+        progress(0.05, desc="Loading the model")
+        pipe = common.load_pipeline(TASK, model)
+        if source == UPLOADED:
+            paths = common.gallery_paths(gallery)
+            if not paths:
+                raise gr.Error("The uploaded gallery is empty: add images under 'Image gallery', "
+                               "or search the built-in procedural gallery.")
+            if len(paths) > MAX_GALLERY_UPLOADS:
+                raise gr.Error(f"Too many images: {len(paths)}; the limit is {MAX_GALLERY_UPLOADS}.")
+            key = (pipe.spec.name, pipe.spec.source, str(pipe.device), tuple(paths))
+            if not state or state.get("key") != key:  # embed once per gallery and model, per user
+                images = common.validate_uploads(paths, what="Gallery image")
+                built = pipe.build_gallery(images, ids=list(range(len(paths))),
+                                           progress=_progress_fn(progress, "Embedding your gallery"))
+                state = {"key": key, "gallery": built}
+            hits = pipe.search(state["gallery"], query, k)
+            items = [(paths[h.id], f"#{h.rank} · {common.display_name(paths[h.id])} · score {h.score:.2f}")
+                     for h in hits]
+            table = [{"rank": h.rank, "image": common.display_name(paths[h.id]), "score": round(h.score, 4)}
+                     for h in hits]
+        else:
+            built = _BUILTIN_GALLERIES.get(pipe, _progress_fn(progress, "Embedding the built-in gallery"))
+            images, captions = _builtin_gallery_data()
+            hits = pipe.search(built, query, k)
+            items = [(upscale(images[h.id], 192), f"#{h.rank} · scene {h.id} · {captions[h.id]} · score {h.score:.2f}")
+                     for h in hits]
+            table = [{"rank": h.rank, "scene": h.id, "caption": captions[h.id], "score": round(h.score, 4)}
+                     for h in hits]
+        _warn_unknown_words(pipe, [query])
+        return items, table, state, _status(pipe)
+
+
+def example_gallery() -> tuple[list, str]:
+    """Fill the gallery with the procedural example images and the texts box with their captions."""
+    from ..examples import example_files
+
+    with user_errors("loading the example images"):
+        files = example_files()
+        return ([(p, c) for p, c in files.procedural], "\n".join(c for _, c in files.procedural))
+
+
+def world_labels() -> str:
+    """The 36 "colour shape" classes of the procedural world, one per line."""
+    from ..data.world import shape_colour_classes
+
+    return "\n".join(shape_colour_classes())
+
+
+# -- layout -------------------------------------------------------------------------------------
+def _examples(image: Any, texts: Any, labels: Any) -> None:
+    from ..data.world import shape_colour_classes
+    from ..examples import REAL_PHOTO_TEXTS, example_files
+
+    files = example_files()
+    captions = [c for _, c in files.procedural]
+    all_classes = "\n".join(shape_colour_classes())
+    rows = []
+    for i, (path, caption) in enumerate(files.procedural):
+        # The true caption among two others, in a fixed but varying position.
+        others = [captions[(i + 1) % len(captions)], captions[(i + 3) % len(captions)]]
+        candidates = others[: i % 3] + [caption] + others[i % 3:]
+        rows.append([path, "\n".join(candidates), all_classes])
+    gr.Examples(rows, inputs=[image, texts, labels], label="Procedural world — the offline tiny CLIP knows these",
+                examples_per_page=8, cache_examples=False, visible_columns=[0, 1],
+                elem_id="matching-examples-procedural")
+    photo_texts = "\n".join(REAL_PHOTO_TEXTS.values())
+    photo_labels = "cat\ncup of coffee\nastronaut\nrocket"
+    gr.Examples([[path, photo_texts, photo_labels] for path in files.photos.values()],
+                inputs=[image, texts, labels],
+                label="Real photos (scikit-image) — need an online CLIP; the offline tiny model only knows the "
+                      "procedural world",
+                examples_per_page=4, cache_examples=False, elem_id="matching-examples-photos")
+
+
+def build_matching_tab() -> TabParts:
+    """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
+    choices, default = common.model_choices(TASK)
+    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+
+    gr.Markdown(INTRO)
+    with gr.Row(equal_height=False):
+        model = gr.Dropdown(choices, value=default, label="Model", info="Tier in brackets: online models download "
+                            "once; offline models ship with mmbench.", scale=1, elem_id="matching-model")
+        status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="matching-status",
+                         padding=False)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=260):
+            image = UploadedImage(type="filepath", label="Image", height=260, sources=["upload", "clipboard"],
+                                  elem_id="matching-image")
+        with gr.Column(scale=2, min_width=320):
+            gallery = gr.Gallery(label="Image gallery (several images)", interactive=True, type="filepath", columns=6,
+                                 height=260, file_types=["image"], elem_id="matching-gallery")
+            load_examples = gr.Button("Load the 8 procedural example images into the gallery", size="sm",
+                                      elem_id="matching-load-examples")
+
+    with gr.Tabs():
+        with gr.Tab("Similarity matrix", id="similarity"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1, min_width=260):
+                    gr.Markdown("Rows: the **Image** and the **gallery** images; columns: these texts. "
+                                "The framed cell is each image's best text.")
+                    texts = gr.Textbox(label="Texts (one per line)", lines=6, max_lines=20,
+                                       placeholder="a red circle\na blue square left of a green ring",
+                                       elem_id="matching-texts")
+                    sim_button = gr.Button("Similarity", variant="primary", elem_id="matching-similarity-button")
+                    with gr.Accordion("Table (JSON)", open=False):
+                        sim_table = gr.JSON(label="Similarity table", elem_id="matching-similarity-table")
+                with gr.Column(scale=2, min_width=360):
+                    heatmap = gr.Plot(label="Similarity heatmap", format="png", elem_id="matching-heatmap")
+        with gr.Tab("Zero-shot classification", id="zero-shot"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1, min_width=260):
+                    gr.Markdown("Classifies the single **Image** among these labels.")
+                    labels = gr.Textbox(world_labels(), label="Labels (one per line)", lines=6, max_lines=20,
+                                        placeholder="red circle\nblue square\ngreen ring", elem_id="matching-labels")
+                    fill_labels = gr.Button("Use the 36 colour-shape classes of the procedural world", size="sm")
+                    template = gr.Textbox(DEFAULT_TEMPLATE, label="Prompt template ({} is replaced by the label; "
+                                          "one per line to average several; empty: labels as they are)",
+                                          lines=1, max_lines=4, elem_id="matching-template")
+                    zs_button = gr.Button("Zero-shot", variant="primary", elem_id="matching-zero-shot-button")
+                with gr.Column(scale=2, min_width=360):
+                    bars = gr.Plot(label="Zero-shot probabilities", format="png", elem_id="matching-bars")
+                    with gr.Accordion("Scores (JSON)", open=False):
+                        scores = gr.JSON(label="Scores", elem_id="matching-scores")
+        with gr.Tab("Text → image search", id="search"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1, min_width=260):
+                    query = gr.Textbox(label="Query", placeholder="a purple ring above an orange diamond",
+                                       elem_id="matching-query")
+                    source = gr.Radio([(f"Built-in procedural gallery ({BUILTIN_GALLERY_SIZE} scenes)", BUILTIN),
+                                       ("My uploaded gallery", UPLOADED)], value=BUILTIN, label="Search in",
+                                      elem_id="matching-source")
+                    k = gr.Slider(1, MAX_K, value=8, step=1, label="Results (k)", elem_id="matching-k")
+                    search_button = gr.Button("Search", variant="primary", elem_id="matching-search-button")
+                    with gr.Accordion("Hits (JSON)", open=False):
+                        hits = gr.JSON(label="Hits", elem_id="matching-hits")
+                with gr.Column(scale=2, min_width=360):
+                    results = gr.Gallery(label="Top results", columns=4, height=420, format="png",
+                                         interactive=False, elem_id="matching-results")
+    gallery_state = gr.State(None)  # this user's embedded upload gallery: {"key": ..., "gallery": Gallery}
+
+    _examples(image, texts, labels)
+
+    model.change(model_status, [model], [status], api_name="model_status", **heavy)
+    sim_button.click(similarity, [model, image, gallery, texts], [heatmap, sim_table, status],
+                     api_name="similarity", **heavy)
+    texts.submit(similarity, [model, image, gallery, texts], [heatmap, sim_table, status],
+                 api_visibility="private", **heavy)
+    zs_button.click(zero_shot, [model, image, labels, template], [bars, scores, status], api_name="zero_shot", **heavy)
+    search_button.click(search, [model, query, source, k, gallery, gallery_state],
+                        [results, hits, gallery_state, status], api_name="search", **heavy)
+    query.submit(search, [model, query, source, k, gallery, gallery_state], [results, hits, gallery_state, status],
+                 api_visibility="private", **heavy)
+    load_examples.click(example_gallery, None, [gallery, texts], api_name="example_gallery", queue=False)
+    fill_labels.click(world_labels, None, [labels], api_visibility="private", queue=False)
+
+    return TabParts(
+        components={"model": model, "status": status, "image": image, "gallery": gallery, "texts": texts,
+                    "labels": labels, "template": template, "heatmap": heatmap, "bars": bars, "results": results},
+        load_events=[LoadEvent(model_status, [model], [status])],
+    )
