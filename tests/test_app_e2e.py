@@ -1,0 +1,124 @@
+"""The web app in a real browser: Playwright drives Debian's chromium against the running app.
+
+Run with ``pytest -m e2e``. Needs ``apt-get install chromium`` (Playwright's own browser downloads
+are not used) and the ``playwright`` Python package.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MMBENCH_OFFLINE", "1")  # the same model everywhere: the offline tiny CLIP
+        from mmbench.ui.app import build_app
+
+        demo = build_app()
+        port = _free_port()
+        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(app_url)
+    page.wait_for_selector("#matching-image input[type=file]", state="attached")
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def scene_files(tmp_path_factory):
+    from mmbench.data.world import World
+    from mmbench.examples import upscale
+
+    folder = tmp_path_factory.mktemp("e2e")
+    world = World(seed=4321)
+    scenes = [world.scene(i, n_objects=2) for i in range(3)]
+    paths = []
+    for i, scene in enumerate(scenes):
+        path = folder / f"scene{i}.png"
+        upscale(scene.image).save(path)
+        paths.append(str(path))
+    corrupt = folder / "broken.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not image data " * 30)
+    return {"paths": paths, "captions": [s.caption for s in scenes], "corrupt": str(corrupt)}
+
+
+def test_similarity_heatmap_appears(page, scene_files, tmp_path):
+    from PIL import Image
+
+    page.locator("#matching-image input[type=file]").set_input_files(scene_files["paths"][0])
+    page.locator("#matching-image img").first.wait_for()
+    texts = list(reversed(scene_files["captions"]))  # the true caption is last
+    page.locator("#matching-texts textarea").fill("\n".join(texts))
+    page.locator("#matching-similarity-button").click()
+
+    heatmap = page.locator("#matching-heatmap img").first
+    heatmap.wait_for()
+    src = heatmap.get_attribute("src") or ""
+    assert src.startswith("data:image/png;base64,")
+    assert page.evaluate("(img) => img.naturalWidth", heatmap.element_handle()) > 300
+
+    # the status line names the model that actually answered, and the fallback notice is visible
+    status = page.locator("#matching-status")
+    sync_api.expect(status).to_contain_text("mmbench-tiny-clip")
+    sync_api.expect(status).to_contain_text("Fallback")
+
+    shot = tmp_path / "similarity.png"
+    page.screenshot(path=str(shot), full_page=True)
+    img = Image.open(shot).convert("RGB")
+    assert img.width >= 1000 and img.height >= 800
+    colours = img.resize((img.width // 4, img.height // 4)).getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 500  # a real rendering, not a blank page
+
+
+def test_damaged_upload_shows_a_clear_error_and_the_app_recovers(page, scene_files):
+    page.locator("#matching-image input[type=file]").set_input_files(scene_files["corrupt"])
+    page.locator("#matching-texts textarea").fill("a red circle")
+    page.locator("#matching-similarity-button").click()
+    sync_api.expect(page.get_by_text("damaged and cannot be read").first).to_be_visible()
+
+    page.locator("#matching-image button[aria-label='Clear']").first.click()
+    page.locator("#matching-image input[type=file]").set_input_files(scene_files["paths"][1])
+    page.locator("#matching-image img").first.wait_for()
+    page.locator("#matching-similarity-button").click()
+    page.locator("#matching-heatmap img").first.wait_for()
