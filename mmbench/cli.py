@@ -20,7 +20,7 @@ Examples:
   mmbench eval matching --seed 7         ... on another held-out set
   mmbench bench matching                 mmbench pipeline vs raw open_clip forward (ratio)
   mmbench bench retrieval                text->image search latency over 100,000 embeddings
-  mmbench train tiny-clip --steps 3000   retrain the offline tiny CLIP (writes assets/...)
+  mmbench train tiny-clip --device cuda  retrain the offline tiny CLIP (writes assets/...)
   mmbench app                            start the web app (same as `python app.py`)
 
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="benchmarks: mmbench vs the raw library on the same model (JSON last line)",
                        description="Run benchmarks/<name>.py; extra arguments are passed to it (see --help there).")
     b.add_argument("name", choices=BENCHMARKS)
+    b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (try: mmbench bench NAME --help)")
 
     t = sub.add_parser("train", help="train one of mmbench's own offline models")
     t.add_argument("name", choices=["tiny-clip"])
@@ -167,16 +168,14 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "bench":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     try:
         if args.command == "models":
             return cmd_models(args)
         if args.command == "eval":
             return cmd_eval(args)
         if args.command == "bench":
-            return cmd_bench(args, extra)
+            return cmd_bench(args, args.args)
         if args.command == "train":
             return cmd_train(args)
         if args.command == "app":
@@ -184,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     except MMBenchError as err:
         _err(f"error: {err}")
         return 1
+    except BrokenPipeError:  # e.g. `mmbench models | head`
+        sys.stderr.close()
+        return 0
     return 2
 
 
