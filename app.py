@@ -5,12 +5,10 @@ else Gradio's default 7860. Building the app is cheap — models load on the fir
 ``demo`` is created at import time for tools that look for it (Hugging Face Spaces, ``gradio app.py``).
 """
 
-from mmbench.ui.app import build_app, launch_kwargs
+from mmbench.ui.app import build_app, configure_logging, launch_kwargs
 
 demo = build_app()
 
 if __name__ == "__main__":
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     demo.launch(**launch_kwargs())

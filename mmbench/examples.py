@@ -22,10 +22,11 @@ __all__ = [
     "procedural_examples", "procedural_gallery", "real_photos", "upscale",
 ]
 
-#: World seed of the example scenes (training uses seeds below 10000 other than these, eval 10001+).
+#: World seeds of the example scenes and of the built-in search gallery: never used for training
+#: (seeds below 10 000) and away from the standard held-out evaluation sets (10 001 and up), so the
+#: examples show generalisation without leaking the benchmark.
 EXAMPLE_SEED: int = 31337
-#: World seed of the built-in search gallery.
-GALLERY_SEED: int = 4242
+GALLERY_SEED: int = 42424
 #: Side in pixels that procedural 64x64 scenes are upscaled to for display (the model resizes back).
 DISPLAY_SIZE: int = 256
 
@@ -48,7 +49,8 @@ def upscale(image: Any, size: int = DISPLAY_SIZE) -> Image.Image:
     return img.convert("RGB").resize((size, size), Image.NEAREST)
 
 
-def procedural_examples(n: int = 8, seed: int = EXAMPLE_SEED, size: int = DISPLAY_SIZE) -> list[tuple[Image.Image, str]]:
+def procedural_examples(n: int = 8, seed: int = EXAMPLE_SEED,
+                        size: int = DISPLAY_SIZE) -> list[tuple[Image.Image, str]]:
     """``n`` procedural scenes as ``(image, canonical caption)``, images upscaled to ``size`` pixels.
 
     The first scenes are chosen to cover one, two and three objects in turn, so any prefix of

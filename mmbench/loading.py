@@ -75,7 +75,7 @@ def pipeline(task: str, model: str | ModelSpec | None = None, device: Any = None
 
     notice = ""
     try:
-        backend = _load_backend(spec, dev, dt, cache)
+        backend = _load_backend_remembering_failures(spec, dev, dt, cache)
     except ModelUnavailableError as err:
         offline = default_spec(task, "offline")
         if not fallback or spec.tier != "online" or offline is None or offline.name == spec.name:
@@ -83,12 +83,36 @@ def pipeline(task: str, model: str | ModelSpec | None = None, device: Any = None
         reason = str(err.message).rstrip(".")
         notice = (f"Could not load the online model '{spec.name}' ({reason}); "
                   f"using the offline model '{offline.name}' instead.")
-        log.warning(notice)
+        if _warned.setdefault(notice, True) is True and len(_warned) < 1000:
+            _warned[notice] = False
+            log.warning(notice)  # once per process and reason, not on every request
         spec = offline
         backend = _load_backend(spec, dev, dt, cache)
     module, cls = TASK_PIPELINES[task].split(":")
     pipe_cls = getattr(importlib.import_module(module), cls)
     return pipe_cls(backend, spec, notice=notice)
+
+
+#: Online checkpoints that failed to load recently: name -> (monotonic time, error). A web app
+#: calls pipeline() on every request; without this each one would retry the hub.
+_recent_failures: dict[str, tuple[float, ModelUnavailableError]] = {}
+_warned: dict[str, bool] = {}
+RETRY_AFTER_S = 300.0
+
+
+def _load_backend_remembering_failures(spec: ModelSpec, device: Any, dtype: Any, cache: bool) -> Any:
+    import time
+
+    key = f"{spec.name}|{spec.source}|{offline_mode()}"
+    failed = _recent_failures.get(key)
+    if spec.tier == "online" and failed and time.monotonic() - failed[0] < RETRY_AFTER_S:
+        raise failed[1]
+    try:
+        return _load_backend(spec, device, dtype, cache)
+    except ModelUnavailableError as err:
+        if spec.tier == "online":
+            _recent_failures[key] = (time.monotonic(), err)
+        raise
 
 
 def _load_backend(spec: ModelSpec, device: Any, dtype: Any, cache: bool) -> Any:

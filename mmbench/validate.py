@@ -49,11 +49,11 @@ _SILENT_RMS = 1e-5
 
 
 def _with_index(err: MMBenchError, what: str, index: int) -> MMBenchError:
-    """The same error, its message prefixed with the item's index: ``"image 3: the file is empty."``."""
+    """The same error, its message prefixed with the item's 1-based position: ``"image 3: the file is empty."``."""
     message = err.message
     if len(message) > 1 and message[0].isupper() and message[1].islower():
         message = message[0].lower() + message[1:]
-    return type(err)(f"{what} {index}: {message}", hint=err.hint)
+    return type(err)(f"{what} {index + 1}: {message}", hint=err.hint)  # 1-based, as users count
 
 
 def _describe_type(value: Any) -> str:
@@ -87,7 +87,7 @@ def _checked_path(value: str | os.PathLike, *, what: str, error: type[MMBenchErr
     if is_dir:
         raise error(f"The {what} path {str(path)!r} is a folder, not a file.", hint=f"Choose {kind} file inside it.")
     if size == 0:
-        raise error(f"The {what} file {path.name!r} is empty (0 bytes).", hint=f"Choose another {kind} file.")
+        raise error(f"The {what} file {path.name!r} is empty (0 bytes).", hint=f"Choose a different {kind.split(' ', 1)[-1]} file.")
     return path
 
 

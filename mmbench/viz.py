@@ -121,7 +121,8 @@ def _scores_from(result_or_dict: Any) -> tuple[list[str], np.ndarray]:
         probs = np.asarray(result_or_dict.probs, dtype=float)
     else:
         raise InvalidInputError(
-            f"zero_shot_bars needs a ZeroShotResult or a dict label -> probability, not {type(result_or_dict).__name__}.")
+            "zero_shot_bars needs a ZeroShotResult or a dict label -> probability, "
+            f"not {type(result_or_dict).__name__}.")
     if len(labels) == 0:
         raise InvalidInputError("There are no labels to plot.")
     order = np.argsort(-probs, kind="stable")

@@ -168,6 +168,10 @@ def test_search_uploaded_gallery(client, media):
     items, hits, _ = client.predict(TINY, query, "uploaded", 3, _gallery(paths), api_name="/search")
     assert len(hits) == 3
     assert hits[0]["image"] == Path(paths[target]).name
+    # a second query reuses this session's embedded gallery (gr.State)
+    other = media["many"][1][1]
+    _, hits, _ = client.predict(TINY, other, "uploaded", 2, _gallery(paths), api_name="/search")
+    assert hits[0]["image"] == Path(paths[1]).name
 
 
 # -- bad inputs: a clear message each, and the app keeps serving --------------------------------

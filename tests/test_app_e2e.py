@@ -117,7 +117,7 @@ def test_damaged_upload_shows_a_clear_error_and_the_app_recovers(page, scene_fil
     page.locator("#matching-similarity-button").click()
     sync_api.expect(page.get_by_text("damaged and cannot be read").first).to_be_visible()
 
-    page.locator("#matching-image button[aria-label='Clear']").first.click()
+    page.locator("#matching-image button[aria-label='Remove Image']").first.click()
     page.locator("#matching-image input[type=file]").set_input_files(scene_files["paths"][1])
     page.locator("#matching-image img").first.wait_for()
     page.locator("#matching-similarity-button").click()

@@ -355,8 +355,8 @@ def test_validate_images_names_the_bad_index(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ImageError) as caught:
         validate_images([good, good, good, empty])
-    assert str(caught.value).startswith("image 3: the image file 'empty.png' is empty")
-    with pytest.raises(ImageError, match="^photo 1: "):
+    assert str(caught.value).startswith("image 4: the image file 'empty.png' is empty")
+    with pytest.raises(ImageError, match="^photo 2: "):
         validate_images([good, None], what="photo")
 
 
@@ -418,11 +418,11 @@ def test_validate_texts():
         validate_texts([], what="label")
     with pytest.raises(TextError, match="Too many"):
         validate_texts(["a"] * 4, max_items=3)
-    with pytest.raises(TextError, match="^text 2: the text is empty"):
+    with pytest.raises(TextError, match="^text 3: the text is empty"):
         validate_texts(["ok", "fine", "   "])
-    with pytest.raises(TextError, match="^label 1: the label must be a string"):
+    with pytest.raises(TextError, match="^label 2: the label must be a string"):
         validate_texts(["ok", 3], what="label")
-    with pytest.raises(TextError, match="^text 0: the text is 6 characters long"):
+    with pytest.raises(TextError, match="^text 1: the text is 6 characters long"):
         validate_texts(["abcdef"], max_chars=5)
     for bad in (None, 42, b"bytes", {"a": "b"}):
         with pytest.raises(TextError):

@@ -40,10 +40,13 @@ class Pipeline:
     def tier(self) -> str:
         return self.spec.tier
 
-    def describe(self) -> str:
-        """One line for UIs: model, tier, device and any fallback notice."""
+    def describe(self, include_notice: bool = True) -> str:
+        """One line for UIs: model, tier, device and (unless ``include_notice=False``) any fallback notice."""
         text = f"{self.spec.name} · {self.spec.tier} tier · {self.device}"
-        return f"{text} — {self.notice}" if self.notice else text
+        note = getattr(self.backend, "note", "")
+        if note:
+            text += f" · {note}"
+        return f"{text} — {self.notice}" if self.notice and include_notice else text
 
     def torch_modules(self) -> list:
         return self.backend.torch_modules()

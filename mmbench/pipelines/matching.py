@@ -58,9 +58,13 @@ class Gallery:
 
 @dataclass
 class SearchHit:
+    """One search result. ``score_kind`` says what ``score`` is: ``"cosine"`` (dual encoder) or
+    ``"match_logit"`` (the matching head's re-ranking logit)."""
+
     id: Any
     score: float
     rank: int
+    score_kind: str = "cosine"
 
 
 class ImageTextMatchingPipeline(Pipeline):
@@ -146,9 +150,10 @@ class ImageTextMatchingPipeline(Pipeline):
         """One normalised embedding per label, averaged over prompt templates."""
         templates = list(templates or ("{}",))
         for t in templates:
-            if "{}" not in t:
-                raise InvalidInputError(f"Prompt template {t!r} has no '{{}}' placeholder for the label.")
-        prompts = [t.format(label) for label in labels for t in templates]
+            if t.count("{}") != 1:
+                raise InvalidInputError(f"Prompt template {t!r} must contain exactly one '{{}}' placeholder for the label.",
+                                        hint='For example "a photo of a {}."')
+        prompts = [t.replace("{}", label) for label in labels for t in templates]
         emb = self.embed_texts(prompts).reshape(len(labels), len(templates), -1).mean(axis=1)
         return emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(1e-12)
 
@@ -206,9 +211,15 @@ class ImageTextMatchingPipeline(Pipeline):
             logits = self.match_logits(cand, [query] * len(cand), validated=True)
             order = np.argsort(-logits, kind="stable")
             idx, scores = idx[order], logits[order]
-        return [SearchHit(gallery.ids[i], float(s), r + 1) for r, (i, s) in enumerate(zip(idx[:k], scores[:k]))]
+        kind = "match_logit" if rerank else "cosine"
+        return [SearchHit(gallery.ids[i], float(s), r + 1, kind) for r, (i, s) in enumerate(zip(idx[:k], scores[:k]))]
 
     rerank_depth: int = 16
+
+    def unknown_words(self, texts: Sequence[str]) -> list[str]:
+        """Words the model cannot read (closed-vocabulary offline models); [] for open-vocabulary ones."""
+        find = getattr(self.backend, "unknown_words", None)
+        return find(list(texts)) if callable(find) else []
 
     def retrieve_texts(self, image: Any, texts: Sequence[str], k: int = 5) -> list[SearchHit]:
         """Image → text retrieval: the ``k`` texts that best describe ``image``."""

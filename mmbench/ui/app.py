@@ -65,7 +65,7 @@ def models_table() -> tuple[list[str], list[list[Any]]]:
     """Headers and rows of the registry table shown in the "Models" tab."""
     from mmbench.registry import list_models
 
-    headers = ["Model", "Task", "Tier", "Status", "Licence", "Size (MB)", "Parameters", "Good for"]
+    headers = ["Model", "Task", "Tier", "Status", "Licence", "Size (MB)", "Params", "Good for"]
     rows = []
     # ready models first, then by task, online before offline
     for spec in sorted(list_models(), key=lambda s: (not s.ready, s.task, s.tier != "online", s.name)):
@@ -98,7 +98,8 @@ def build_app() -> gr.Blocks:
                     parts = tab.build()
                 for event in parts.load_events:
                     demo.load(event.fn, event.inputs, event.outputs, api_visibility=event.api_visibility,
-                              show_progress="minimal")
+                              show_progress="minimal", concurrency_id=event.concurrency_id,
+                              concurrency_limit=event.concurrency_limit)
             with gr.Tab("Models", id="models", elem_id="tab-models"):
                 build_models_tab()
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=4)
@@ -118,10 +119,16 @@ def launch_kwargs(server_name: str | None = None, server_port: int | None = None
     return out
 
 
+def configure_logging() -> None:
+    """INFO logs (with tracebacks of unexpected errors) on stderr, unless the host configured logging."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+
+
 def launch(server_name: str | None = None, server_port: int | None = None, share: bool = False,
            **kwargs: Any) -> Any:
     """Build and serve the app (blocking); used by ``mmbench app`` and ``python app.py``."""
-    if not logging.getLogger().handlers:  # server-side tracebacks of unexpected errors go to stderr
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     demo = build_app()
     return demo.launch(**launch_kwargs(server_name, server_port, share=share, **kwargs))

@@ -26,6 +26,11 @@ MODEL_CONCURRENCY_ID = "model"
 MODEL_CONCURRENCY_LIMIT = 2
 
 
+def user_error(message: str) -> gr.Error:
+    """A ``gr.Error`` for a mistake the user can fix: shown as-is, not logged as a server fault."""
+    return gr.Error(message, print_exception=False)
+
+
 @contextmanager
 def user_errors(action: str) -> Iterator[None]:
     """Turn exceptions raised while doing ``action`` ("computing the similarity matrix") into ``gr.Error``.
@@ -38,7 +43,7 @@ def user_errors(action: str) -> Iterator[None]:
     except gr.Error:
         raise
     except MMBenchError as err:
-        raise gr.Error(str(err), print_exception=False) from None
+        raise user_error(str(err)) from None
     except Exception:
         log.exception("Unexpected error while %s", action)
         raise gr.Error(f"Something went wrong while {action} (details in the server log).",
@@ -53,6 +58,8 @@ class LoadEvent:
     inputs: list[Any] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     api_visibility: str = "private"
+    concurrency_id: str | None = None
+    concurrency_limit: int | None = None
 
 
 @dataclass
@@ -110,9 +117,7 @@ def _callout(text: str, kind: str) -> str:
 
 def status_html(pipe: Any, extra_note: str = "") -> str:
     """The status block under a model dropdown: ``pipe.describe()``, the fallback notice, a note."""
-    summary = pipe.describe()
-    if pipe.notice and summary.endswith(pipe.notice):
-        summary = summary[: -len(pipe.notice)].rstrip(" —-")
+    summary = pipe.describe(include_notice=False)
     parts = [f'<div><b>Active model:</b> <code>{html.escape(summary)}</code></div>']
     if pipe.notice:
         parts.append(_callout(f"<b>Fallback:</b> {html.escape(pipe.notice)}", "warning"))
@@ -147,8 +152,24 @@ def gallery_paths(gallery: Sequence[Any] | None) -> list[str]:
     return out
 
 
+#: Uploads are shrunk so that their shorter side is at most this (the largest model input in the
+#: registry is 224 px): a request or a user's stored gallery never holds dozens of full-size photos.
+UPLOAD_SHORT_SIDE = 256
+
+
+def shrink(image: Any, short_side: int = UPLOAD_SHORT_SIDE) -> Any:
+    """``image`` resized (aspect kept) so its shorter side is ``short_side``, if it is larger."""
+    from PIL import Image
+
+    w, h = image.size
+    scale = short_side / min(w, h)
+    if scale >= 1:
+        return image
+    return image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BICUBIC)
+
+
 def validate_uploads(paths: Sequence[str], what: str = "Image") -> list[Any]:
-    """Decode uploaded images with :func:`mmbench.validate.validate_image`.
+    """Decode uploaded images with :func:`mmbench.validate.validate_image`, then :func:`shrink` them.
 
     A single image's error is passed on as-is; with several, the message names the bad one
     (``"Image 3 (cat.gif): the image is not a recognised image file..."``).
@@ -158,7 +179,7 @@ def validate_uploads(paths: Sequence[str], what: str = "Image") -> list[Any]:
     images = []
     for i, path in enumerate(paths):
         try:
-            images.append(validate_image(path))
+            images.append(shrink(validate_image(path)))
         except ImageError as err:
             if len(paths) == 1:
                 raise

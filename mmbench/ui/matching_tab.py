@@ -16,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from . import common
-from .common import LoadEvent, TabParts, UploadedImage, user_errors
+from .common import LoadEvent, TabParts, UploadedImage, user_error, user_errors
 
 TASK = "image-text-matching"
 TAB_TITLE = "Image–text matching"
@@ -25,7 +25,7 @@ TAB_TITLE = "Image–text matching"
 BUILTIN_GALLERY_SIZE = 200
 MAX_SIMILARITY_IMAGES = 50
 MAX_SIMILARITY_TEXTS = 50
-MAX_GALLERY_UPLOADS = 500
+MAX_GALLERY_UPLOADS = 200
 MAX_K = 20
 DEFAULT_TEMPLATE = "a photo of a {}."
 
@@ -56,10 +56,7 @@ def _status(pipe: Any) -> str:
 
 def _warn_unknown_words(pipe: Any, texts: list[str]) -> None:
     """A toast listing words the model cannot read (the tiny CLIP maps them to [UNK])."""
-    find = getattr(pipe.backend, "unknown_words", None)
-    if find is None:
-        return
-    unknown = find(texts)
+    unknown = pipe.unknown_words(texts)
     if unknown:
         shown = ", ".join(repr(w) for w in unknown[:10]) + (" …" if len(unknown) > 10 else "")
         gr.Warning(f"{pipe.spec.name} does not know these words and ignores their meaning: {shown}.")
@@ -70,7 +67,7 @@ def _lines(text: str | None, what: str, limit: int | None = None) -> list[str]:
 
     items = validate_texts(split_lines(text), what=what)
     if limit is not None and len(items) > limit:
-        raise gr.Error(f"Too many {what}s: {len(items)}; this tab shows at most {limit}.")
+        raise user_error(f"Too many {what}s: {len(items)}; this tab shows at most {limit}.")
     return items
 
 
@@ -124,10 +121,10 @@ def similarity(model: str | None, image: str | None, gallery: list | None, texts
         text_list = _lines(texts, "text", MAX_SIMILARITY_TEXTS)
         paths = ([image] if image else []) + common.gallery_paths(gallery)
         if not paths:
-            raise gr.Error("No images yet: upload one under 'Image' (or several under 'Image gallery'), "
+            raise user_error("No images yet: upload one under 'Image' (or several under 'Image gallery'), "
                            "or pick an example below.")
         if len(paths) > MAX_SIMILARITY_IMAGES:
-            raise gr.Error(f"Too many images: {len(paths)}; the similarity matrix shows at most "
+            raise user_error(f"Too many images: {len(paths)}; the similarity matrix shows at most "
                            f"{MAX_SIMILARITY_IMAGES}. Use 'Text → image search' for larger galleries.")
         images = common.validate_uploads(paths)
         progress(0.1, desc="Loading the model")
@@ -159,7 +156,7 @@ def zero_shot(model: str | None, image: str | None, labels: str | None, template
         label_list = _lines(labels, "label")
         templates = [t.strip() for t in (template or "").splitlines() if t.strip()] or None
         if not image:
-            raise gr.Error("No image to classify: upload one under 'Image' or pick an example below.")
+            raise user_error("No image to classify: upload one under 'Image' or pick an example below.")
         picture = common.validate_uploads([image])[0]
         progress(0.1, desc="Loading the model")
         pipe = common.load_pipeline(TASK, model)
@@ -185,13 +182,13 @@ def search(model: str | None, query: str | None, source: str, k: float, gallery:
         if source == UPLOADED:
             paths = common.gallery_paths(gallery)
             if not paths:
-                raise gr.Error("The uploaded gallery is empty: add images under 'Image gallery', "
+                raise user_error("The uploaded gallery is empty: add images under 'Image gallery', "
                                "or search the built-in procedural gallery.")
             if len(paths) > MAX_GALLERY_UPLOADS:
-                raise gr.Error(f"Too many images: {len(paths)}; the limit is {MAX_GALLERY_UPLOADS}.")
+                raise user_error(f"Too many images: {len(paths)}; the limit is {MAX_GALLERY_UPLOADS}.")
             key = (pipe.spec.name, pipe.spec.source, str(pipe.device), tuple(paths))
             if not state or state.get("key") != key:  # embed once per gallery and model, per user
-                images = common.validate_uploads(paths, what="Gallery image")
+                images = common.validate_uploads(paths, what="Gallery image")  # shrunk: kept in the state
                 built = pipe.build_gallery(images, ids=list(range(len(paths))),
                                            progress=_progress_fn(progress, "Embedding your gallery"))
                 state = {"key": key, "gallery": built}
@@ -262,7 +259,8 @@ def build_matching_tab() -> TabParts:
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         model = gr.Dropdown(choices, value=default, label="Model", info="Tier in brackets: online models download "
-                            "once; offline models ship with mmbench.", scale=1, elem_id="matching-model")
+                            "once, offline ones ship with mmbench. The status shows which model answered.",
+                            scale=1, elem_id="matching-model")
         status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="matching-status",
                          padding=False)
     with gr.Row(equal_height=False):
@@ -328,8 +326,6 @@ def build_matching_tab() -> TabParts:
     model.change(model_status, [model], [status], api_name="model_status", **heavy)
     sim_button.click(similarity, [model, image, gallery, texts], [heatmap, sim_table, status],
                      api_name="similarity", **heavy)
-    texts.submit(similarity, [model, image, gallery, texts], [heatmap, sim_table, status],
-                 api_visibility="private", **heavy)
     zs_button.click(zero_shot, [model, image, labels, template], [bars, scores, status], api_name="zero_shot", **heavy)
     search_button.click(search, [model, query, source, k, gallery, gallery_state],
                         [results, hits, gallery_state, status], api_name="search", **heavy)
@@ -341,5 +337,5 @@ def build_matching_tab() -> TabParts:
     return TabParts(
         components={"model": model, "status": status, "image": image, "gallery": gallery, "texts": texts,
                     "labels": labels, "template": template, "heatmap": heatmap, "bars": bars, "results": results},
-        load_events=[LoadEvent(model_status, [model], [status])],
+        load_events=[LoadEvent(model_status, [model], [status], **heavy)],
     )
