@@ -193,7 +193,8 @@ class ImageTextMatchingPipeline(Pipeline):
         """Text → image search: the ``k`` best gallery items for ``query``.
 
         With a backend that has a matching head, the dual encoder's top candidates are re-ranked
-        by it (``rerank=None`` means "when available").
+        by it (``rerank=None`` means "when available"): candidates the head accepts come first;
+        the others keep the dual encoder's order (see :class:`SearchHit.score_kind`).
         """
         query = validate_text(query, what="query")
         if k < 1:
@@ -206,13 +207,21 @@ class ImageTextMatchingPipeline(Pipeline):
         depth = max(k, self.rerank_depth) if rerank else k
         scores, idx = gallery.index.search(q, min(depth, len(gallery)))
         scores, idx = scores[0], idx[0]
+        kinds = ["cosine"] * len(idx)
         if rerank:
+            # Candidates the matching head accepts (logit > 0) come first, by logit; the rest keep
+            # the dual encoder's order. A partial query ("there is a yellow ring") matches no full
+            # caption, so the head rejects every candidate and its ordering among them is noise.
             cand = [gallery.images[i] for i in idx]
             logits = self.match_logits(cand, [query] * len(cand), validated=True)
-            order = np.argsort(-logits, kind="stable")
-            idx, scores = idx[order], logits[order]
-        kind = "match_logit" if rerank else "cosine"
-        return [SearchHit(gallery.ids[i], float(s), r + 1, kind) for r, (i, s) in enumerate(zip(idx[:k], scores[:k]))]
+            accepted = [j for j in np.argsort(-logits, kind="stable") if logits[j] > 0]
+            rest = [j for j in range(len(idx)) if logits[j] <= 0]
+            order = np.array(accepted + rest, dtype=int)
+            scores = np.where(logits > 0, logits, scores)[order]
+            kinds = ["match_logit" if logits[j] > 0 else "cosine" for j in order]
+            idx = idx[order]
+        return [SearchHit(gallery.ids[i], float(s), r + 1, kinds[r])
+                for r, (i, s) in enumerate(zip(idx[:k], scores[:k]))]
 
     rerank_depth: int = 16
 

@@ -46,7 +46,8 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     time_budget_s: float | None = None  # stop early (cosine schedule still completes in-budget)
-    eval_every: int = 500
+    eval_every: int = 500  # checkpoint every N steps (0: only at the end)
+    log_every: int = 50
     device: str = "auto"
     model: dict | None = None  # overrides of TinyClipConfig fields
 
@@ -239,7 +240,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0 or step == 1 or step >= total:
+        if step % cfg.log_every == 0 or step == 1 or step >= total:
             rec = {k: round(float(v.detach()), 4) for k, v in out.items()}
             rec.update(step=step, lr=round(lr, 6), seconds=round(time.time() - start, 1), total=total)
             history.append(rec)
