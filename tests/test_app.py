@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -27,29 +26,10 @@ from mmbench.data.world import World, shape_colour_classes  # noqa: E402
 from mmbench.examples import upscale  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+from conftest import free_port  # noqa: E402  (tests/ is on sys.path under pytest)
+
 TINY = "mmbench-tiny-clip (offline)"
 STARTUP_LIMIT_S = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MMBENCH_OFFLINE", "1")
-        from mmbench.ui.app import build_app
-
-        demo = build_app()
-        port = free_port()
-        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ are not used) and the ``playwright`` Python package.
 
 from __future__ import annotations
 
-import socket
+
 from pathlib import Path
 
 import pytest
@@ -21,27 +21,6 @@ pytestmark = [
                                                      "(apt-get install chromium)"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright Python package")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MMBENCH_OFFLINE", "1")  # the same model everywhere: the offline tiny CLIP
-        from mmbench.ui.app import build_app
-
-        demo = build_app()
-        port = _free_port()
-        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
-        try:
-            yield f"http://127.0.0.1:{port}/"
-        finally:
-            demo.close()
 
 
 @pytest.fixture(scope="module")
