@@ -19,6 +19,8 @@ Examples:
   mmbench eval matching                  score the offline tiny CLIP on a fresh held-out set
   mmbench eval matching --seed 7         ... on another held-out set
   mmbench bench matching                 mmbench pipeline vs raw open_clip forward (ratio)
+  mmbench eval fusion                    compare fusion strategies on procedural sentiment (3 seeds)
+  mmbench bench fusion                   wall time of the full fusion comparison
   mmbench bench retrieval                text->image search latency over 100,000 embeddings
   mmbench train tiny-clip --device cuda  retrain the offline tiny CLIP (writes assets/...)
   mmbench app                            start the web app (same as `python app.py`)
@@ -26,8 +28,8 @@ Examples:
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
 """
 
-BENCHMARKS = ("matching", "retrieval")
-EVALS = ("matching",)
+BENCHMARKS = ("matching", "retrieval", "fusion")
+EVALS = ("matching", "fusion")
 
 
 def _json_line(obj: dict) -> None:
@@ -66,6 +68,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.task == "fusion":
+        from .eval.fusion import evaluate_fusion
+
+        seeds = (args.seed,) if args.seed is not None else (0, 1, 2)
+        _err(f"fusion lab: every strategy x seeds {list(seeds)} on the procedural sentiment data")
+        _json_line(evaluate_fusion(seeds=seeds, log=_err))
+        return 0
     from .loading import pipeline
 
     pipe = pipeline("image-text-matching", model=args.model, device=args.device)
