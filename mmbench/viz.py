@@ -201,3 +201,64 @@ def figure_to_image(fig: Figure, dpi: int | None = None) -> Any:
     fig.savefig(buf, format="png", dpi=dpi)
     buf.seek(0)
     return Image.open(buf).convert("RGB")
+
+
+# -- fusion lab ---------------------------------------------------------------------------------
+def fusion_results_bars(report: Any, title: str | None = None) -> Figure:
+    """Macro-F1 per strategy (mean over seeds, error bar = std), best on top; unimodal baselines grey.
+
+    ``report``: a :class:`~mmbench.fusion.lab.FusionReport` (or anything with its ``table()``).
+    """
+    from .fusion.strategies import UNIMODAL
+
+    rows = sorted(report.table(), key=lambda r: -r["macro_f1_mean"])
+    if not rows:
+        raise InvalidInputError("The fusion report has no strategies to plot.")
+    names = [r["strategy"] for r in rows]
+    means = np.array([r["macro_f1_mean"] for r in rows])
+    stds = np.array([r["macro_f1_std"] for r in rows])
+    fig = _new_figure(6.5, 1.2 + 0.36 * len(rows))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    colours = ["#9a9a9a" if n in UNIMODAL else ("#ff7c00" if i == 0 else "#6f8fbf") for i, n in enumerate(names)]
+    ax.barh(y, means, xerr=stds, color=colours, height=0.7, capsize=3, error_kw={"elinewidth": 1})
+    ax.set_yticks(y, names, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("macro-F1 (test; error bar: std over seeds)")
+    for yi, (m, s) in enumerate(zip(means, stds)):
+        ax.text(min(m + s, 1.0) + 0.01, yi, f"{m:.3f}", va="center", fontsize=8)
+    n_seeds = len(getattr(report, "seeds", []) or [])
+    ax.set_title(title or f"Fusion strategies · {n_seeds} seed{'s' if n_seeds != 1 else ''} · grey: unimodal",
+                 fontsize=11)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+def robustness_plot(report: Any, title: str | None = None) -> Figure:
+    """Grouped bars: macro-F1 of each fusion strategy with all modalities and with each one removed."""
+    table = {s: t for s, t in report.robustness_table().items() if any(k.startswith("missing_") for k in t)}
+    if not table:
+        raise InvalidInputError("No robustness results: select at least one fusion (multimodal) strategy.")
+    strategies = sorted(table, key=lambda s: -table[s]["full"])
+    conditions = ["full"] + sorted({k for t in table.values() for k in t if k.startswith("missing_")})
+    fig = _new_figure(max(5.5, 1.0 + 0.9 * len(strategies)), 3.6)
+    ax = fig.add_subplot()
+    x = np.arange(len(strategies))
+    width = 0.8 / len(conditions)
+    colours = ["#ff7c00", "#6f8fbf", "#8fbf6f", "#bf6f8f", "#9a9a9a"]
+    for k, cond in enumerate(conditions):
+        values = [table[s].get(cond, np.nan) for s in strategies]
+        label = "all modalities" if cond == "full" else "without " + cond.removeprefix("missing_")
+        ax.bar(x - 0.4 + width * (k + 0.5), values, width, label=label, color=colours[k % len(colours)])
+    ax.set_xticks(x, strategies, fontsize=9, rotation=30 if len(strategies) > 5 else 0, ha="right"
+                  if len(strategies) > 5 else "center")
+    ax.set_ylim(0, 1.0)
+    ax.set_ylabel("macro-F1 (test)")
+    ax.legend(fontsize=8, ncols=len(conditions), loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(strategies)
+              <= 5 else -0.32), frameon=False)
+    ax.set_title(title or "Robustness: macro-F1 when a modality is missing at test time", fontsize=11)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig

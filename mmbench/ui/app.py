@@ -16,6 +16,8 @@ from typing import Any
 import gradio as gr
 
 from .common import TabParts
+from .fusion_tab import TAB_TITLE as FUSION_TITLE
+from .fusion_tab import build_fusion_tab
 from .matching_tab import TAB_TITLE as MATCHING_TITLE
 from .matching_tab import build_matching_tab
 
@@ -34,6 +36,7 @@ class TabSpec:
 #: Capability tabs, in display order. A new task = a new ``build_<task>_tab`` module + one row here.
 TABS: list[TabSpec] = [
     TabSpec(MATCHING_TITLE, "matching", build_matching_tab),
+    TabSpec(FUSION_TITLE, "fusion", build_fusion_tab),
 ]
 
 #: Upload limit per file (Gradio refuses larger uploads before they reach a handler).
