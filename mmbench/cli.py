@@ -18,6 +18,8 @@ Examples:
   mmbench models                         list every model, its tier (online/offline) and licence
   mmbench eval matching                  score the offline tiny CLIP on a fresh held-out set
   mmbench eval matching --seed 7         ... on another held-out set
+  mmbench eval explain                   pointing game, deletion/insertion AUC, sanity check per method
+  mmbench bench explain                  mmbench's Grad-CAM vs calling pytorch-grad-cam directly (ratio)
   mmbench bench matching                 mmbench pipeline vs raw open_clip forward (ratio)
   mmbench eval fusion                    compare fusion strategies on procedural sentiment (3 seeds)
   mmbench bench fusion                   wall time of the full fusion comparison
@@ -28,8 +30,8 @@ Examples:
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
 """
 
-BENCHMARKS = ("matching", "retrieval", "fusion")
-EVALS = ("matching", "fusion")
+BENCHMARKS = ("matching", "retrieval", "fusion", "explain")
+EVALS = ("matching", "fusion", "explain")
 
 
 def _json_line(obj: dict) -> None:
@@ -77,14 +79,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     from .loading import pipeline
 
-    pipe = pipeline("image-text-matching", model=args.model, device=args.device)
+    # explanations run in float32 on every device (ScoreCAM needs it; half precision blurs gradients)
+    dtype = "fp32" if args.task == "explain" else None
+    pipe = pipeline("image-text-matching", model=args.model, device=args.device, dtype=dtype)
     if pipe.notice:
         _err(f"note: {pipe.notice}")
+    if args.task == "explain":
+        return _eval_explain(pipe, args)
     from .eval.matching import evaluate_matching
 
     _err(f"evaluating {pipe.describe()}")
     result = evaluate_matching(pipe, n_zero_shot=args.n_zero_shot, n_gallery=args.n_gallery,
                                n_binding=args.n_binding, seed=args.seed, log=_err)
+    _json_line(result)
+    return 0
+
+
+def _eval_explain(pipe, args: argparse.Namespace) -> int:
+    from .eval.explain import EXPLAIN_SEED, evaluate_explain
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    layers = None
+    if args.layers:
+        from .explain import available_layers
+
+        layers = available_layers(pipe) if args.layers == "all" else [x.strip() for x in args.layers.split(",")]
+    _err(f"explaining with {pipe.describe()}")
+    result = evaluate_explain(pipe, n=args.n, seed=EXPLAIN_SEED if args.seed is None else args.seed, methods=methods,
+                              layers=layers, n_slow=args.n_slow, n_sanity=args.n_sanity, steps=args.steps,
+                              quick=args.quick, log=_err, on_result=_json_line)
     _json_line(result)
     return 0
 
@@ -138,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a pipeline on fresh held-out procedural data (JSON last line)",
                        description="Evaluate on freshly generated held-out data; the last stdout line is JSON with "
                                    "zero_shot_top1, t2i_recall_at_1, i2t_recall_at_1, map, binding_colour_swap, "
-                                   "binding_relation_flip, ...")
+                                   "binding_relation_flip, ... (matching); pointing_game, best_method, deletion_auc, "
+                                   "insertion_auc, sanity_correlation (explain)")
     e.add_argument("task", choices=EVALS)
     e.add_argument("--model", default="mmbench-tiny-clip", help="registry name (default: the offline tiny CLIP)")
     e.add_argument("--seed", type=int, default=None, help="held-out set variant (default: the standard held-out seeds)")
@@ -146,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--n-gallery", type=int, default=1000, help="gallery size for retrieval (default 1000)")
     e.add_argument("--n-binding", type=int, default=500, help="two-object images for the binding probe (default 500)")
     e.add_argument("--device", default=None, help="cpu, cuda, mps or auto")
+    x = e.add_argument_group("explain", "options of `mmbench eval explain` (one JSON line per method, then a summary)")
+    x.add_argument("--n", type=int, default=500, help="held-out 2-3-object scenes (default 500)")
+    x.add_argument("--methods", default=None, help="comma-separated method ids (default: every CAM method)")
+    x.add_argument("--layers", default=None, help="comma-separated layer names, or 'all' (default: the model's default)")
+    x.add_argument("--n-slow", type=int, default=100, help="scenes for ScoreCAM, one forward per channel (default 100)")
+    x.add_argument("--n-sanity", type=int, default=100, help="scenes for the randomised-weights check (default 100)")
+    x.add_argument("--steps", type=int, default=16, help="steps of the deletion/insertion curves (default 16)")
+    x.add_argument("--quick", action="store_true", help="pointing game only (for layer sweeps)")
 
     b = sub.add_parser("bench", help="benchmarks: mmbench vs the raw library on the same model (JSON last line)",
                        description="Run benchmarks/<name>.py; extra arguments are passed to it (see --help there).")

@@ -25,6 +25,7 @@ log = logging.getLogger("mmbench")
 #: task -> "module:class" of its pipeline.
 TASK_PIPELINES: dict[str, str] = {
     "image-text-matching": "mmbench.pipelines.matching:ImageTextMatchingPipeline",
+    "image-classification": "mmbench.pipelines.classification:ImageClassificationPipeline",
 }
 
 #: The process-wide model cache (bounded by count and memory).

@@ -14,6 +14,8 @@ LOADERS: dict[str, str] = {
     "tiny_clip": "mmbench.backends.tiny_clip:load",
     "open_clip": "mmbench.backends.open_clip_backend:load",
     "transformers_clip": "mmbench.backends.hf_clip_backend:load",
+    "efficientnet_lite": "mmbench.backends.efficientnet_lite:load",
+    "transformers_image_classification": "mmbench.backends.hf_image_classification:load",
 }
 
 

@@ -71,6 +71,12 @@ class HFClipBackend:
     def torch_modules(self) -> list:
         return [self.model]
 
+    def explain_adapter(self) -> Any:
+        """Hook for :mod:`mmbench.explain` (layers, targets, token-grid reshape)."""
+        from ..explain.adapters import hf_clip_adapter
+
+        return hf_clip_adapter(self)
+
     def __repr__(self) -> str:
         return f"HFClipBackend({self.spec.name!r}, device={str(self.device)!r}, dtype={self.dtype})"
 

@@ -70,6 +70,12 @@ class OpenClipBackend:
     def torch_modules(self) -> list:
         return [self.model]
 
+    def explain_adapter(self) -> Any:
+        """Hook for :mod:`mmbench.explain` (layers, targets, token-grid reshape)."""
+        from ..explain.adapters import open_clip_adapter
+
+        return open_clip_adapter(self)
+
     def __repr__(self) -> str:
         return f"OpenClipBackend({self.spec.name!r}, device={str(self.device)!r}, dtype={self.dtype})"
 

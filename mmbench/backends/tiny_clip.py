@@ -55,6 +55,12 @@ class TinyClipBackend:
     def torch_modules(self) -> list:
         return [self.model]
 
+    def explain_adapter(self) -> Any:
+        """Hook for :mod:`mmbench.explain` (layers, targets, token-grid reshape)."""
+        from ..explain.adapters import tiny_clip_adapter
+
+        return tiny_clip_adapter(self)
+
 
 def load(spec: ModelSpec, device: Any, dtype: Any) -> TinyClipBackend:
     from ..models.tiny_clip import TinyClip, TinyClipConfig

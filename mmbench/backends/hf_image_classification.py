@@ -1,0 +1,117 @@
+"""transformers image classifiers (``AutoModelForImageClassification`` + its image processor), e.g.
+``google/vit-base-patch16-224``, behind mmbench's classification contract.
+
+Checkpoints load from the local Hugging Face cache or the hub (safetensors first, never remote
+code); when the weights cannot be obtained, :func:`load` raises
+:class:`~mmbench.errors.ModelUnavailableError` within seconds (see ``_hub``), so
+``mmbench.pipeline("image-classification")`` falls back to the offline EfficientNet-Lite0.
+
+Test models: ``options={"config": {...ViTConfig kwargs...}, "seed": 0}`` builds a random-weight
+``ViTForImageClassification`` with a ``ViTImageProcessor`` sized to the config.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..registry import ModelSpec
+from . import _hub
+from .hf_clip_backend import _local_only
+
+log = logging.getLogger("mmbench")
+
+RANDOM_NOTE = "random weights (test model, not pretrained)"
+
+
+class HFImageClassificationBackend:
+    """A loaded transformers image classifier with its own image processor.
+
+    Attributes:
+        model: the ``...ForImageClassification`` model in eval mode.
+        processor: its image processor.
+        labels: class names from ``config.id2label``, index-aligned with the logits.
+    """
+
+    def __init__(self, spec: ModelSpec, model: Any, processor: Any, device: Any, dtype: Any, note: str = "") -> None:
+        self.spec, self.device, self.dtype, self.note = spec, device, dtype, note
+        self.processor = processor
+        id2label = model.config.id2label
+        self.labels = [str(id2label.get(i, id2label.get(str(i), f"class {i}"))) for i in range(model.config.num_labels)]
+        self.model = model.to(device=device, dtype=dtype).eval()
+
+    @property
+    def input_size(self) -> int:
+        return int(self.model.config.image_size)
+
+    def preprocess_images(self, images: list) -> Any:
+        pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
+        return pixels.to(self.device, self.dtype)
+
+    def logits(self, pixels: Any) -> Any:
+        return self.model(pixel_values=pixels).logits
+
+    def explain_adapter(self) -> Any:
+        """Hook for :mod:`mmbench.explain` (layers, class targets, token-grid reshape)."""
+        from ..explain.adapters import hf_vit_classifier_adapter
+
+        return hf_vit_classifier_adapter(self)
+
+    def torch_modules(self) -> list:
+        return [self.model]
+
+    def __repr__(self) -> str:
+        return f"HFImageClassificationBackend({self.spec.name!r}, device={str(self.device)!r}, dtype={self.dtype})"
+
+
+def load(spec: ModelSpec, device: Any, dtype: Any) -> HFImageClassificationBackend:
+    try:
+        import transformers  # noqa: F401
+    except ImportError as err:
+        from ..errors import DependencyError
+
+        raise DependencyError(f"'{spec.name}' needs the transformers package.", model=spec.name,
+                              hint="pip install transformers") from err
+    if "config" in spec.options:
+        model, processor = _from_config(spec.options)
+        return HFImageClassificationBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
+    model, processor = _from_pretrained(spec)
+    return HFImageClassificationBackend(spec, model, processor, device, dtype)
+
+
+def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    source = spec.source
+    local_only, why = _local_only(source)
+    what = f"the transformers image classifier '{source}'"
+    try:
+        try:
+            model = AutoModelForImageClassification.from_pretrained(source, use_safetensors=True,
+                                                                    local_files_only=local_only, dtype=torch.float32)
+        except OSError as err:  # no safetensors: transformers' loader reads .bin with weights_only=True
+            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
+                     _hub.describe_error(err))
+            model = AutoModelForImageClassification.from_pretrained(source, local_files_only=local_only,
+                                                                    dtype=torch.float32)
+        processor = AutoImageProcessor.from_pretrained(source, local_files_only=local_only)
+    except _hub.weight_errors() as err:
+        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
+                  else _hub.describe_error(err))
+        raise _hub.unavailable(spec, what, reason) from err
+    return model.eval(), processor
+
+
+def _from_config(options: dict) -> tuple[Any, Any]:
+    """Random-weight ViTForImageClassification from ViTConfig kwargs, with an offline processor."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(**options["config"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(options.get("seed", 0)))
+        model = ViTForImageClassification(config)
+    size = int(config.image_size)
+    processor = ViTImageProcessor(size={"height": size, "width": size}, **(options.get("image_processor") or {}))
+    return model.eval(), processor
