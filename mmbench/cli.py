@@ -104,10 +104,13 @@ def _eval_explain(pipe, args: argparse.Namespace) -> int:
         from .explain import available_layers
 
         layers = available_layers(pipe) if args.layers == "all" else [x.strip() for x in args.layers.split(",")]
+    options = {} if args.shifts is None else {"shifts": args.shifts}
+    if args.baseline is not None:
+        options["baseline"] = None if args.baseline.strip().lower() == "none" else args.baseline
     _err(f"explaining with {pipe.describe()}")
     result = evaluate_explain(pipe, n=args.n, seed=EXPLAIN_SEED if args.seed is None else args.seed, methods=methods,
                               layers=layers, n_slow=args.n_slow, n_sanity=args.n_sanity, steps=args.steps,
-                              quick=args.quick, log=_err, on_result=_json_line)
+                              quick=args.quick, log=_err, on_result=_json_line, **options)
     _json_line(result)
     return 0
 
@@ -178,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--n-sanity", type=int, default=100, help="scenes for the randomised-weights check (default 100)")
     x.add_argument("--steps", type=int, default=16, help="steps of the deletion/insertion curves (default 16)")
     x.add_argument("--quick", action="store_true", help="pointing game only (for layer sweeps)")
+    x.add_argument("--shifts", type=int, default=None, help="sub-patch shift averaging per axis (default: the model's)")
+    x.add_argument("--baseline", default=None,
+                   help="neutral caption subtracted from the text target (default 'a photo'; 'none' for raw cosine)")
 
     b = sub.add_parser("bench", help="benchmarks: mmbench vs the raw library on the same model (JSON last line)",
                        description="Run benchmarks/<name>.py; extra arguments are passed to it (see --help there).")

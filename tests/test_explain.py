@@ -130,6 +130,8 @@ def test_deletion_and_insertion_reward_the_right_map(tiny_pipe, scenes):
 def test_layers_and_methods_of_the_tiny_clip(tiny_pipe, scenes):
     layers = available_layers(tiny_pipe)
     assert layers[0] == "visual.patch" and "visual.blocks.5.ln1" in layers
+    assert default_layer(tiny_pipe) == default_layer(tiny_pipe, "gradcam") == "visual.blocks.3.ln1"
+    assert default_layer(tiny_pipe, "hirescam") == "visual.blocks.4.ln1"  # measured per method
     scene, _, text = scenes[2]
     exp = explain(tiny_pipe, scene.image, text, method="scorecam", layer="visual.blocks.5.ln1", shifts=1)
     assert exp.heatmap.shape == (64, 64) and np.ptp(exp.heatmap) > 0

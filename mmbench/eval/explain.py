@@ -142,7 +142,7 @@ def evaluate_explain(pipe: Any, *, n: int = 500, seed: int = EXPLAIN_SEED, metho
     summary: dict[str, Any] = {
         "task": "explain", "model": pipe.spec.name, "n": n, "seed": seed,
         "pointing_game": best["pointing_game"], "best_method": best["method"], "best_layer": best["layer"],
-        "pointing_chance": round(chance, 4), "default_layer": default_layer(pipe),
+        "pointing_chance": round(chance, 4), "default_layer": default_layer(pipe, best["method"]),
         "baseline": options.get("baseline", "a photo"),
     }
     if not quick:

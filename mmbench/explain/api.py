@@ -26,7 +26,7 @@ def explain(pipe: Any, image: Any, target: Any, method: str = "gradcam", layer: 
             for image-text matching a free text: the map shows where the image matches it.
         method: see :func:`available_methods` (``"gradcam"``, ``"gradcam++"``, ``"hirescam"``,
             ``"scorecam"``, ``"eigencam"``, ``"layercam"``...).
-        layer: a name from :func:`available_layers`; None uses :func:`default_layer`.
+        layer: a name from :func:`available_layers`; None uses ``default_layer(pipe, method)``.
         **options: method options (``shifts=2`` averages maps over sub-patch shifts of the
             input; ``batch_size`` for ScoreCAM) and target options (``baseline="a photo"`` for
             texts: the neutral caption whose similarity is subtracted; None for the raw cosine).
@@ -125,8 +125,9 @@ def available_layers(pipe: Any) -> list[str]:
     return list(get_adapter(pipe).layers)
 
 
-def default_layer(pipe: Any) -> str:
-    return get_adapter(pipe).default_layer
+def default_layer(pipe: Any, method: str | None = None) -> str:
+    """The layer explained when none is named (some models prefer another one for some methods)."""
+    return get_adapter(pipe).default_layer_for(get_method(method).name if method else None)
 
 
 def method_info(name: str) -> Method:
@@ -185,7 +186,7 @@ def resolve_layer(adapter: ExplainAdapter, method: Method, layer: str | None) ->
         if layer is not None:
             raise InvalidInputError(f"The method {method.name!r} does not use a layer; leave layer unset.")
         return None
-    return adapter.layer(layer)[0]
+    return adapter.layer(layer, method.name)[0]
 
 
 def build_targets(adapter: ExplainAdapter, targets: list[Any], target_options: dict[str, Any]) -> list[Any]:

@@ -55,6 +55,7 @@ def randomized_copy(pipe: Any, seed: int = 0, down_to: str | None = None) -> Any
         raise InvalidInputError(f"Cannot copy the model of {pipe!r} for a randomisation check.")
     clone = copy.copy(backend)
     clone.model = copy.deepcopy(backend.model)
+    clone.__dict__.pop("_mmbench_explain_adapter", None)  # built afresh around the copied model
     twin = type(pipe)(clone, pipe.spec, notice=getattr(pipe, "notice", ""))
     randomize_weights(get_adapter(twin).image_model, seed=seed, down_to=down_to)
     return twin
