@@ -8,6 +8,9 @@
 Methods are a registry (:data:`METHODS`, :func:`register_method`); models plug in through their
 backend's ``explain_adapter()`` (:class:`ExplainAdapter`); :mod:`.scoring` scores maps against
 ground truth (pointing game, deletion/insertion AUC) and :mod:`.scratch` is Grad-CAM in 20 lines.
+:mod:`.attention` adds ViT attention methods (``"rollout"``, ``"chefer"``, ``"attention"``) and the
+per-head viewer :func:`attention_maps`; :mod:`.cross_attention` records cross-attention per token
+for captioners and text-to-image models (:class:`CrossAttentionRecorder`).
 """
 
 from .adapters import ClassTarget, ExplainAdapter, TextTarget, TokenGrid, get_adapter
@@ -20,4 +23,19 @@ __all__ = [
     "ClassTarget", "ExplainAdapter", "ExplainRequest", "Explanation", "METHODS", "METHOD_MODULES", "Method",
     "MethodResult", "TextTarget", "TokenGrid", "available_layers", "available_methods", "compare", "default_layer",
     "explain", "explain_batch", "get_adapter", "method_info", "register_method", "target_scorer",
+    "AttentionTap", "CrossAttentionRecorder", "attention_maps",
 ]
+
+#: names served lazily (their modules register methods, which load_methods() does in its own order)
+_LAZY = {"attention_maps": ".attention", "AttentionTap": ".taps", "CrossAttentionRecorder": ".cross_attention"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        from .methods import load_methods
+
+        load_methods()
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
