@@ -22,16 +22,19 @@ Examples:
   mmbench bench explain                  mmbench's Grad-CAM vs calling pytorch-grad-cam directly (ratio)
   mmbench bench matching                 mmbench pipeline vs raw open_clip forward (ratio)
   mmbench eval fusion                    compare fusion strategies on procedural sentiment (3 seeds)
+  mmbench eval speech                    WER of offline Whisper on LibriVox and espeak-ng sentences, RTF
   mmbench bench fusion                   wall time of the full fusion comparison
   mmbench bench retrieval                text->image search latency over 100,000 embeddings
   mmbench train tiny-clip --device cuda  retrain the offline tiny CLIP (writes assets/...)
+  mmbench train prosody-cnn              retrain the fusion lab's audio CNN (2 min on one CPU core)
   mmbench app                            start the web app (same as `python app.py`)
 
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
 """
 
+MATCHING_EVAL_MODEL = "mmbench-tiny-clip"
 BENCHMARKS = ("matching", "retrieval", "fusion", "explain")
-EVALS = ("matching", "fusion", "explain")
+EVALS = ("matching", "fusion", "explain", "speech")
 
 
 def _json_line(obj: dict) -> None:
@@ -77,6 +80,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _err(f"fusion lab: every strategy x seeds {list(seeds)} on the procedural sentiment data")
         _json_line(evaluate_fusion(seeds=seeds, log=_err))
         return 0
+    if args.task == "speech":
+        return _eval_speech(args)
     from .loading import pipeline
 
     # explanations run in float32 on every device (ScoreCAM needs it; half precision blurs gradients)
@@ -92,6 +97,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate_matching(pipe, n_zero_shot=args.n_zero_shot, n_gallery=args.n_gallery,
                                n_binding=args.n_binding, seed=args.seed, log=_err)
     _json_line(result)
+    return 0
+
+
+def _eval_speech(args: argparse.Namespace) -> int:
+    from .eval.speech import evaluate_speech
+    from .loading import pipeline
+
+    model = args.model if args.model != MATCHING_EVAL_MODEL else "whisper-tiny.en-ct2"
+    pipe = pipeline("speech-recognition", model=model, device=args.device)
+    if pipe.notice:
+        _err(f"note: {pipe.notice}")
+    _err(f"transcribing with {pipe.describe()}")
+    _json_line(evaluate_speech(pipe, beam_size=args.beam_size, log=_err, on_result=_json_line))
     return 0
 
 
@@ -131,16 +149,32 @@ def cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .registry import get_spec
+
+    if args.name == "prosody-cnn":
+        return _train_prosody_cnn(args)
     from .train.tiny_clip import TrainConfig, train
 
     if args.name != "tiny-clip":
-        _err(f"unknown trainable model {args.name!r}; available: tiny-clip")
+        _err(f"unknown trainable model {args.name!r}; available: tiny-clip, prosody-cnn")
         return 2
     out = Path(args.out) if args.out else get_spec("mmbench-tiny-clip").assets_path
     extra = json.loads(args.config) if args.config else {}
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, workers=args.workers,
                       time_budget_s=args.time_budget, device=args.device, **extra)
     _err(f"training tiny-clip -> {out}")
+    _model, summary = train(cfg, out, log=_err)
+    _json_line(summary)
+    return 0
+
+
+def _train_prosody_cnn(args: argparse.Namespace) -> int:
+    from .registry import get_spec
+    from .train.prosody_cnn import TrainConfig, train
+
+    out = Path(args.out) if args.out else get_spec("mmbench-prosody-cnn").assets_path
+    extra = json.loads(args.config) if args.config else {}
+    cfg = TrainConfig(seed=args.seed, **extra)
+    _err(f"training prosody-cnn -> {out}")
     _model, summary = train(cfg, out, log=_err)
     _json_line(summary)
     return 0
@@ -165,9 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate on freshly generated held-out data; the last stdout line is JSON with "
                                    "zero_shot_top1, t2i_recall_at_1, i2t_recall_at_1, map, binding_colour_swap, "
                                    "binding_relation_flip, ... (matching); pointing_game, best_method, deletion_auc, "
-                                   "insertion_auc, sanity_correlation (explain)")
+                                   "insertion_auc, sanity_correlation (explain); wer, wer_espeak, rtf, model (speech: "
+                                   "one JSON line per recording first)")
     e.add_argument("task", choices=EVALS)
-    e.add_argument("--model", default="mmbench-tiny-clip", help="registry name (default: the offline tiny CLIP)")
+    e.add_argument("--model", default=MATCHING_EVAL_MODEL,
+                   help="registry name (default: the offline tiny CLIP; for speech: whisper-tiny.en-ct2)")
     e.add_argument("--seed", type=int, default=None, help="held-out set variant (default: the standard held-out seeds)")
     e.add_argument("--n-zero-shot", type=int, default=1000, help="single-object images for zero-shot (default 1000)")
     e.add_argument("--n-gallery", type=int, default=1000, help="gallery size for retrieval (default 1000)")
@@ -184,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--shifts", type=int, default=None, help="sub-patch shift averaging per axis (default: the model's)")
     x.add_argument("--baseline", default=None,
                    help="neutral caption subtracted from the text target (default 'a photo'; 'none' for raw cosine)")
+    sp = e.add_argument_group("speech", "options of `mmbench eval speech`")
+    sp.add_argument("--beam-size", type=int, default=5, help="beam-search width (default 5; 1 = greedy)")
 
     b = sub.add_parser("bench", help="benchmarks: mmbench vs the raw library on the same model (JSON last line)",
                        description="Run benchmarks/<name>.py; extra arguments are passed to it (see --help there).")
@@ -191,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (try: mmbench bench NAME --help)")
 
     t = sub.add_parser("train", help="train one of mmbench's own offline models")
-    t.add_argument("name", choices=["tiny-clip"])
+    t.add_argument("name", choices=["tiny-clip", "prosody-cnn"])
     t.add_argument("--steps", type=int, default=8000)
     t.add_argument("--batch-size", type=int, default=256)
     t.add_argument("--lr", type=float, default=1e-3)

@@ -26,6 +26,9 @@ log = logging.getLogger("mmbench")
 TASK_PIPELINES: dict[str, str] = {
     "image-text-matching": "mmbench.pipelines.matching:ImageTextMatchingPipeline",
     "image-classification": "mmbench.pipelines.classification:ImageClassificationPipeline",
+    "sentence-embedding": "mmbench.pipelines.sentence_embedding:SentenceEmbeddingPipeline",
+    "audio-classification": "mmbench.pipelines.audio_classification:AudioClassificationPipeline",
+    "speech-recognition": "mmbench.pipelines.speech:SpeechRecognitionPipeline",
 }
 
 #: The process-wide model cache (bounded by count and memory).

@@ -15,7 +15,11 @@ LOADERS: dict[str, str] = {
     "open_clip": "mmbench.backends.open_clip_backend:load",
     "transformers_clip": "mmbench.backends.hf_clip_backend:load",
     "efficientnet_lite": "mmbench.backends.efficientnet_lite:load",
+    "faster_whisper": "mmbench.backends.faster_whisper_backend:load",
+    "transformers_whisper": "mmbench.backends.hf_whisper:load",
     "transformers_image_classification": "mmbench.backends.hf_image_classification:load",
+    "sentence_transformers": "mmbench.backends.sentence_embedding:load",
+    "prosody_cnn": "mmbench.backends.prosody_cnn:load",
 }
 
 
