@@ -25,8 +25,8 @@ import numpy as np
 from ..errors import InvalidInputError
 
 __all__ = [
-    "MOSI_HOWTO", "MVSA_HOWTO", "SENTIMENT_LABELS", "MultimodalDataset", "lab_splits", "load_mosi",
-    "load_mvsa", "mosi_classes",
+    "MODALITY_ALIASES", "MOSI_HOWTO", "MVSA_HOWTO", "SENTIMENT_LABELS", "MultimodalDataset", "canonical_features",
+    "canonical_modality", "lab_splits", "load_mosi", "load_mvsa", "mosi_classes", "split_dataset",
 ]
 
 #: The lab's three classes, in the lab's order (same as ``mmbench.data.sentiment.LABELS``).
@@ -44,6 +44,30 @@ MVSA_HOWTO = (
     "https://mcrlab.net/research/mvsa-sentiment-analysis-on-multi-view-social-data/), unzip it and pass "
     "the folder that holds 'labelResultAll.txt' and 'data/'."
 )
+
+#: Source names of modalities -> the lab's names (``text``, ``image``, ``audio``). This table is the
+#: one place where MOSI's ``vision`` (and MultiBench/MMSA's other spellings) become the lab's ``image``.
+MODALITY_ALIASES: dict[str, str] = {"vision": "image", "visual": "image", "video": "image", "acoustic": "audio",
+                                    "language": "text", "text_bert": "text"}
+
+
+def canonical_modality(name: str) -> str:
+    """The lab's name for a source modality name: ``"vision"`` -> ``"image"``; lab names unchanged."""
+    return MODALITY_ALIASES.get(str(name).lower(), str(name).lower())
+
+
+def canonical_features(features: Mapping[str, Any]) -> dict[str, Any]:
+    """``features`` with keys renamed by :func:`canonical_modality`; two keys that map to the same
+    lab name (``vision`` and ``image``) are an :class:`InvalidInputError`."""
+    out: dict[str, Any] = {}
+    for name, x in features.items():
+        lab = canonical_modality(name)
+        if lab in out:
+            raise InvalidInputError(f"Two modalities map to the lab's {lab!r}: {sorted(k for k in features if canonical_modality(k) == lab)}.",
+                                    hint="Keep one of them.")
+        out[lab] = x
+    return out
+
 
 _SPLIT_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid", "dev": "valid",
                   "test": "test"}
@@ -150,7 +174,8 @@ class MultimodalDataset:
         return {name: int(c) for name, c in zip(self.label_names, counts)}
 
     def lab_split(self, *, training: bool = False) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """``(features, labels)`` as :func:`mmbench.fusion.lab.train_strategy` / ``predict_proba`` take them.
+        """``(features, labels)`` as :func:`mmbench.fusion.lab.train_strategy` / ``predict_proba`` take them,
+        with the lab's modality names (MOSI's ``vision`` becomes ``image``, see :data:`MODALITY_ALIASES`).
 
         ``training=True`` turns a missing class into an :class:`InvalidInputError` naming it."""
         if not self.features:
@@ -158,7 +183,7 @@ class MultimodalDataset:
                                     hint="Extract features per modality first (e.g. the lab's representations), "
                                          "then build a MultimodalDataset with features=...")
         self.validate(require_all_classes=training)
-        return dict(self.features), self.labels.copy()
+        return canonical_features(self.features), self.labels.copy()
 
 
 def _cap(text: str) -> str:
@@ -475,3 +500,43 @@ def lab_splits(train: MultimodalDataset, val: MultimodalDataset, test: Multimoda
             out[name] = ({m: ((x - stats[m][0]) / np.where(stats[m][1] > 1e-8, stats[m][1], 1.0)).astype(np.float32)
                           for m, x in feats.items()}, y)
     return out
+
+
+def split_dataset(data: MultimodalDataset, fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0
+                  ) -> tuple[MultimodalDataset, MultimodalDataset, MultimodalDataset]:
+    """A stratified random train / validation / test split of one dataset (MVSA ships a single split).
+
+    Each class is shuffled with ``seed`` and cut by ``fractions``; a class with fewer than three
+    samples cannot be in all three splits and is an :class:`InvalidInputError`.
+    """
+    fr = np.asarray(fractions, dtype=float)
+    if fr.shape != (3,) or (fr <= 0).any() or not np.isfinite(fr).all():
+        raise InvalidInputError(f"fractions must be three positive numbers (train, val, test), got {fractions!r}.")
+    fr = fr / fr.sum()
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[], [], []]
+    for c in range(len(data.label_names)):
+        idx = np.flatnonzero(data.labels == c)
+        if 0 < len(idx) < 3:
+            raise InvalidInputError(f"Class {data.label_names[c]!r} of {data.source} has only {len(idx)} sample(s); "
+                                    "it cannot appear in train, validation and test.",
+                                    hint="Use more data or another label rule.")
+        idx = rng.permutation(idx)
+        n_val = max(1, int(round(fr[1] * len(idx)))) if len(idx) else 0
+        n_test = max(1, int(round(fr[2] * len(idx)))) if len(idx) else 0
+        n_train = len(idx) - n_val - n_test
+        parts[0] += idx[:n_train].tolist()
+        parts[1] += idx[n_train:n_train + n_val].tolist()
+        parts[2] += idx[n_train + n_val:].tolist()
+    return tuple(_subset(data, sorted(p), name) for p, name in zip(parts, ("train", "valid", "test")))  # type: ignore[return-value]
+
+
+def _subset(data: MultimodalDataset, rows: list[int], split: str) -> MultimodalDataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # an absent class is reported where it matters
+        return MultimodalDataset(
+            labels=data.labels[rows], label_names=data.label_names, ids=[data.ids[i] for i in rows],
+            source=data.source, split=split, features={m: x[rows] for m, x in data.features.items()},
+            texts=None if data.texts is None else [data.texts[i] for i in rows],
+            images=None if data.images is None else [data.images[i] for i in rows],
+            scores=None if data.scores is None else data.scores[rows])

@@ -1,14 +1,16 @@
-"""Handcrafted per-modality representations: TF-IDF text, HOG + colour-histogram images, MFCC + chroma audio.
+"""Per-modality features for the fusion lab: the handcrafted extractors (TF-IDF text, HOG +
+colour-histogram images, MFCC + chroma audio) and :class:`FeatureExtractor`, which mixes them with
+the deep representations of :mod:`mmbench.fusion.representations`.
 
-:class:`HandcraftedFeatures` is fitted on the training split only (TF-IDF vocabulary and the
+:class:`FeatureExtractor` is fitted on the training split only (TF-IDF vocabulary and the
 per-feature standardisation), then turns any split into ``{modality: float32 (N, D)}``. After
 standardisation a zero row is the training mean, which is how a missing modality is imputed.
-Heavy imports (librosa, skimage, sklearn) happen inside the functions that need them.
+Heavy imports (librosa, skimage, sklearn, torch) happen inside the functions that need them.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -51,30 +53,48 @@ def audio_features(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     return np.concatenate(parts + [env], axis=1).astype(np.float32)
 
 
-class HandcraftedFeatures:
-    """Fit on a training :class:`SentimentDataset`, then ``transform`` any split to standardised features."""
+class FeatureExtractor:
+    """Per-modality features for the lab, any mix of handcrafted and deep representations.
 
-    def __init__(self, modalities: Sequence[str] = MODALITIES, max_text_features: int = 2000) -> None:
+    ``representations``: ``{modality: name}`` (see :mod:`mmbench.fusion.representations`; missing
+    modalities use the handcrafted default). Fit on the training split (the TF-IDF vocabulary and
+    every feature's mean/std), then ``transform`` any split to standardised float32 ``(N, D)`` arrays.
+    The data is a :class:`~mmbench.data.sentiment.SentimentDataset` or a
+    :class:`~mmbench.data.loaders.MultimodalDataset` (texts, image paths, or ``given`` features).
+    """
+
+    def __init__(self, modalities: Sequence[str] = MODALITIES, max_text_features: int = 2000,
+                 representations: Mapping[str, str] | None = None) -> None:
+        from .representations import resolve
+
         self.modalities = tuple(modalities)
+        self.representations = resolve(representations, self.modalities)
         self.max_text_features = max_text_features
         self._tfidf = None
         self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _raw(self, data: SentimentDataset, m: str) -> np.ndarray:
-        if m == "text":
-            return self._tfidf.transform(data.texts).toarray().astype(np.float32)
-        if m == "image":
-            return image_features(data.images)
-        if m == "audio":
-            return audio_features(data.audio)
-        raise InvalidInputError(f"Unknown modality {m!r}.", hint=f"Use one of {list(MODALITIES)}.")
+    def _raw(self, data, m: str) -> np.ndarray:
+        from .representations import extract, parse
 
-    def fit_transform(self, train: SentimentDataset) -> dict[str, np.ndarray]:
-        from sklearn.feature_extraction.text import TfidfVectorizer
+        rep, _ = parse(m, self.representations[m])
+        if rep.kind == "given":
+            return given_features(data, m)
+        values = modality_values(data, m)
+        if rep.name == "tfidf":
+            return self._tfidf.transform(values).toarray().astype(np.float32)
+        return extract(m, self.representations[m], values)
 
-        self._tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=self.max_text_features,
-                                      sublinear_tf=True)
-        self._tfidf.fit(train.texts)
+    def fit_transform(self, train) -> dict[str, np.ndarray]:
+        if self.representations.get("text") == "tfidf":
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
+            self._tfidf = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=self.max_text_features,
+                                          sublinear_tf=True)
+            try:
+                self._tfidf.fit(modality_values(train, "text"))
+            except ValueError as err:  # "empty vocabulary": every word appears only once, or no words
+                raise InvalidInputError(f"TF-IDF could not build a vocabulary from the training texts ({err}).",
+                                        hint="Use more training texts, or the 'minilm' text representation.") from err
         out = {}
         for m in self.modalities:
             x = self._raw(train, m)
@@ -83,12 +103,50 @@ class HandcraftedFeatures:
             out[m] = self._standardise(m, x)
         return out
 
-    def transform(self, data: SentimentDataset) -> dict[str, np.ndarray]:
-        if self._tfidf is None:
-            raise InvalidInputError("HandcraftedFeatures.transform called before fit_transform.",
+    def transform(self, data) -> dict[str, np.ndarray]:
+        if not self._stats:
+            raise InvalidInputError(f"{type(self).__name__}.transform called before fit_transform.",
                                     hint="Fit on the training split first.")
         return {m: self._standardise(m, self._raw(data, m)) for m in self.modalities}
 
     def _standardise(self, m: str, x: np.ndarray) -> np.ndarray:
         mean, std = self._stats[m]
         return ((x - mean) / std).astype(np.float32)
+
+    def describe(self) -> dict[str, str]:
+        """``{modality: "name (kind)"}``, for tables and plots."""
+        from .representations import parse
+
+        return {m: f"{spec} ({parse(m, spec)[0].kind})" for m, spec in self.representations.items()}
+
+
+class HandcraftedFeatures(FeatureExtractor):
+    """:class:`FeatureExtractor` with the handcrafted representations: TF-IDF, HOG + colour, MFCC + chroma."""
+
+    def __init__(self, modalities: Sequence[str] = MODALITIES, max_text_features: int = 2000) -> None:
+        super().__init__(modalities, max_text_features, representations=None)
+
+
+def modality_values(data, m: str):
+    """The raw inputs of modality ``m``: texts, an image array or image paths, or an audio array."""
+    if isinstance(data, SentimentDataset):
+        return data.modality(m)
+    value = {"text": getattr(data, "texts", None), "image": getattr(data, "images", None),
+             "audio": getattr(data, "audio", None)}.get(m)
+    if value is None:
+        have = [k for k in ("texts", "images", "audio") if getattr(data, k, None) is not None]
+        raise InvalidInputError(f"The data has no raw {m} inputs to compute features from (it has: "
+                                f"{have or 'only precomputed features'}).",
+                                hint=f"Use the representation 'given' for {m} when the dataset ships its features.")
+    return value
+
+
+def given_features(data, m: str) -> np.ndarray:
+    """Precomputed features of modality ``m`` (lab names; MOSI's ``vision`` is the lab's ``image``)."""
+    from ..data.loaders import canonical_features
+
+    feats = canonical_features(getattr(data, "features", None) or {})
+    if m not in feats:
+        raise InvalidInputError(f"The data has no precomputed {m} features (it has: {sorted(feats) or 'none'}).",
+                                hint="Pick another representation for this modality, or drop it.")
+    return np.asarray(feats[m], dtype=np.float32)

@@ -4,7 +4,9 @@ A modality missing at test time is simply absent from the input dict. Each strat
 that means, which is part of what the lab compares: feature-level fusion must impute (a zero row
 is the training mean, since features are standardised), while gated, attention and late fusion
 renormalise over the modalities that are present. Strategies that also produce per-modality
-logits store them in ``self.modality_logits`` (used by the lab's auxiliary multi-task loss).
+logits store them in ``self.modality_logits``, and strategies with per-modality encoders store the
+encodings ``h_m`` of the last call in ``self.encodings`` (the lab's multi-task loss puts auxiliary
+heads on them: ``loss = w_0 L(y) + sum_m w_m L(head_m(h_m))``).
 
 Formulas (``x_m``: features of modality m, ``h_m = enc_m(x_m)``: a small per-modality encoder):
 
@@ -53,6 +55,7 @@ class FusionModel(nn.Module):
         self.modalities = tuple(m for m in self.dims if self.uses_modalities is None or m in self.uses_modalities)
         self.n_classes, self.hidden, self.dropout = n_classes, hidden, dropout
         self.modality_logits: dict[str, torch.Tensor] | None = None
+        self.encodings: dict[str, torch.Tensor] | None = None
 
     def forward(self, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         present = [m for m in self.modalities if m in inputs]
@@ -60,6 +63,7 @@ class FusionModel(nn.Module):
             n = next(iter(inputs.values())).shape[0] if inputs else 0
             return torch.zeros(n, self.n_classes)  # nothing to go on: uniform prediction
         self.modality_logits = None
+        self.encodings = None
         return self.fuse(inputs, present)
 
     def fuse(self, inputs: Mapping[str, torch.Tensor], present: list[str]) -> torch.Tensor:
@@ -106,8 +110,14 @@ class _Encoded(FusionModel):
         super().__init__(dims, **kw)
         self.encoders = nn.ModuleDict({m: _encoder(self.dims[m], self.hidden, self.dropout) for m in self.modalities})
 
+    @property
+    def encoding_dim(self) -> int:
+        """Size of each ``h_m`` (what an auxiliary per-modality head takes)."""
+        return self.hidden
+
     def encode(self, inputs, present) -> dict[str, torch.Tensor]:
-        return {m: self.encoders[m](inputs[m]) for m in present}
+        self.encodings = {m: self.encoders[m](inputs[m]) for m in present}
+        return self.encodings
 
 
 class FCFusion(_Encoded):
@@ -183,7 +193,7 @@ class GatedFusion(_Encoded):
         self.last_modalities: list[str] = []
 
     def fuse(self, inputs, present):
-        h = torch.stack([self.encoders[m](inputs[m]) for m in present], dim=1)  # (N, M, d)
+        h = torch.stack(list(self.encode(inputs, present).values()), dim=1)  # (N, M, d)
         a = torch.softmax(self.w(h).squeeze(-1), dim=1)  # (N, M)
         self.last_weights, self.last_modalities = a.detach(), list(present)
         return self.head((a.unsqueeze(-1) * h).sum(dim=1))
@@ -210,11 +220,16 @@ class TensorFusion(_Encoded):
         self.encoders = nn.ModuleDict({m: _encoder(self.dims[m], rank_dim, self.dropout) for m in self.modalities})
         self.head = _mlp((rank_dim + 1) ** len(self.modalities), self.hidden, self.n_classes, self.dropout)
 
+    @property
+    def encoding_dim(self) -> int:
+        return self.rank_dim
+
     def fuse(self, inputs, present):
         n = self._batch(inputs)
         z = torch.ones(n, 1)
+        enc = self.encode(inputs, present)
         for m in self.modalities:
-            h = self.encoders[m](inputs[m]) if m in inputs else torch.zeros(n, self.rank_dim)
+            h = enc[m] if m in enc else torch.zeros(n, self.rank_dim)
             zm = torch.cat([h, torch.ones(n, 1)], dim=1)
             z = (z.unsqueeze(2) * zm.unsqueeze(1)).reshape(n, -1)
         return self.head(z)
@@ -236,8 +251,9 @@ class LowRankFusion(_Encoded):
     def fuse(self, inputs, present):
         n = self._batch(inputs)
         prod = torch.ones(self.rank, n, self.hidden)
+        enc = self.encode(inputs, present)
         for m in self.modalities:
-            h = self.encoders[m](inputs[m]) if m in inputs else torch.zeros(n, self.hidden)
+            h = enc[m] if m in enc else torch.zeros(n, self.hidden)
             zm = torch.cat([h, torch.ones(n, 1)], dim=1)
             prod = prod * torch.einsum("nd,kdo->kno", zm, self.factors[m])
         return self.head(prod.sum(dim=0))
@@ -258,7 +274,7 @@ class CrossModalAttention(_Encoded):
 
     def fuse(self, inputs, present):
         idx = [self.modalities.index(m) for m in present]
-        tokens = torch.stack([self.encoders[m](inputs[m]) for m in present], dim=1) + self.modality_embedding[idx]
+        tokens = torch.stack(list(self.encode(inputs, present).values()), dim=1) + self.modality_embedding[idx]
         return self.head(self.layer(tokens).mean(dim=1))
 
 
