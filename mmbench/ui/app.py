@@ -20,6 +20,8 @@ from .fusion_tab import TAB_TITLE as FUSION_TITLE
 from .fusion_tab import build_fusion_tab
 from .matching_tab import TAB_TITLE as MATCHING_TITLE
 from .matching_tab import build_matching_tab
+from .speech_tab import TAB_TITLE as SPEECH_TITLE
+from .speech_tab import build_speech_tab
 
 log = logging.getLogger("mmbench.ui")
 
@@ -37,6 +39,7 @@ class TabSpec:
 TABS: list[TabSpec] = [
     TabSpec(MATCHING_TITLE, "matching", build_matching_tab),
     TabSpec(FUSION_TITLE, "fusion", build_fusion_tab),
+    TabSpec(SPEECH_TITLE, "speech", build_speech_tab),
 ]
 
 #: Upload limit per file (Gradio refuses larger uploads before they reach a handler).
