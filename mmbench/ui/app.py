@@ -16,6 +16,8 @@ from typing import Any
 import gradio as gr
 
 from .common import TabParts
+from .explain_panel import TAB_TITLE as EXPLAIN_TITLE
+from .explain_panel import build_explain_tab
 from .fusion_tab import TAB_TITLE as FUSION_TITLE
 from .fusion_tab import build_fusion_tab
 from .matching_tab import TAB_TITLE as MATCHING_TITLE
@@ -39,6 +41,7 @@ class TabSpec:
 TABS: list[TabSpec] = [
     TabSpec(MATCHING_TITLE, "matching", build_matching_tab),
     TabSpec(FUSION_TITLE, "fusion", build_fusion_tab),
+    TabSpec(EXPLAIN_TITLE, "explain", build_explain_tab),
     TabSpec(SPEECH_TITLE, "speech", build_speech_tab),
 ]
 

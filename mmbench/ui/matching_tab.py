@@ -17,6 +17,7 @@ import gradio as gr
 
 from . import common
 from .common import LoadEvent, TabParts, UploadedImage, user_error, user_errors
+from .explain_panel import MATCHING_HELP, build_explain_panel, matching_examples
 
 TASK = "image-text-matching"
 TAB_TITLE = "Image–text matching"
@@ -319,6 +320,9 @@ def build_matching_tab() -> TabParts:
                 with gr.Column(scale=2, min_width=360):
                     results = gr.Gallery(label="Top results", columns=4, height=420, format="png",
                                          interactive=False, elem_id="matching-results")
+        with gr.Tab("Explain", id="explain"):
+            explain = build_explain_panel(TASK, model, image, prefix="matching_explain", help_text=MATCHING_HELP,
+                                          examples=matching_examples())
     gallery_state = gr.State(None)  # this user's embedded upload gallery: {"key": ..., "gallery": Gallery}
 
     _examples(image, texts, labels)
@@ -336,6 +340,7 @@ def build_matching_tab() -> TabParts:
 
     return TabParts(
         components={"model": model, "status": status, "image": image, "gallery": gallery, "texts": texts,
-                    "labels": labels, "template": template, "heatmap": heatmap, "bars": bars, "results": results},
-        load_events=[LoadEvent(model_status, [model], [status], **heavy)],
+                    "labels": labels, "template": template, "heatmap": heatmap, "bars": bars, "results": results,
+                    "explain_gallery": explain.components["gallery"]},
+        load_events=[LoadEvent(model_status, [model], [status], **heavy), *explain.load_events],
     )
