@@ -11,6 +11,11 @@ ground truth (pointing game, deletion/insertion AUC) and :mod:`.scratch` is Grad
 :mod:`.attention` adds ViT attention methods (``"rollout"``, ``"chefer"``, ``"attention"``) and the
 per-head viewer :func:`attention_maps`; :mod:`.cross_attention` records cross-attention per token
 for captioners and text-to-image models (:class:`CrossAttentionRecorder`).
+:mod:`.text` gives word attributions for text classifiers (:func:`explain_words`: occlusion or
+captum integrated gradients) and :mod:`.audio` time-frequency occlusion maps on spectrogram models
+(:func:`explain_spectrogram`).
+:mod:`.temporal` explains video classifiers along time (temporal occlusion, :func:`explain_video`,
+also reached by :func:`explain` with a video pipeline).
 """
 
 from .adapters import ClassTarget, ExplainAdapter, TextTarget, TokenGrid, get_adapter
@@ -18,12 +23,18 @@ from .api import (available_layers, available_methods, compare, default_layer, e
                   target_scorer)
 from .explanation import Explanation
 from .methods import METHOD_MODULES, METHODS, ExplainRequest, Method, MethodResult, register_method
+from .audio import SpectrogramAttribution, SpectrogramModel, explain_spectrogram  # time-frequency occlusion
+from .text import TEXT_METHODS, TextModel, WordAttribution, explain_words  # word attributions (occlusion, IG)
+from .temporal import TEMPORAL_METHODS, TemporalExplanation, explain_video  # which frames of a video mattered
 
 __all__ = [
     "ClassTarget", "ExplainAdapter", "ExplainRequest", "Explanation", "METHODS", "METHOD_MODULES", "Method",
     "MethodResult", "TextTarget", "TokenGrid", "available_layers", "available_methods", "compare", "default_layer",
     "explain", "explain_batch", "get_adapter", "method_info", "register_method", "target_scorer",
     "AttentionTap", "CrossAttentionRecorder", "attention_maps",
+    "SpectrogramAttribution", "SpectrogramModel", "TEXT_METHODS", "TextModel", "WordAttribution",
+    "explain_spectrogram", "explain_words",
+    "TEMPORAL_METHODS", "TemporalExplanation", "explain_video",
 ]
 
 #: names served lazily (their modules register methods, which load_methods() does in its own order)

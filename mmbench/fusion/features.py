@@ -109,6 +109,25 @@ class FeatureExtractor:
                                     hint="Fit on the training split first.")
         return {m: self._standardise(m, self._raw(data, m)) for m in self.modalities}
 
+    def transform_values(self, m: str, values) -> np.ndarray:
+        """Standardised features of raw inputs of one modality (e.g. edited texts, for word attributions)."""
+        from .representations import extract, parse
+
+        if m not in self._stats:
+            raise InvalidInputError(f"No fitted {m} features: fit_transform first (fitted: {sorted(self._stats)}).")
+        rep, _ = parse(m, self.representations[m])
+        if rep.kind == "given":
+            raise InvalidInputError(f"The {m} features came with the data; there are no raw {m} inputs to transform.")
+        if rep.name == "tfidf":
+            x = self._tfidf.transform(list(values)).toarray().astype(np.float32)
+        else:
+            x = extract(m, self.representations[m], values, cache=False)
+        return self._standardise(m, x)
+
+    def standardisation(self, m: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)`` of modality ``m`` on the training split."""
+        return self._stats[m]
+
     def _standardise(self, m: str, x: np.ndarray) -> np.ndarray:
         mean, std = self._stats[m]
         return ((x - mean) / std).astype(np.float32)

@@ -144,23 +144,25 @@ def _chunks(items: Sequence, n: int):
         yield items[i:i + n]
 
 
-def extract(modality: str, spec: str, values: Any, *, sample_rate: int | None = None) -> np.ndarray:
+def extract(modality: str, spec: str, values: Any, *, sample_rate: int | None = None, cache: bool = True) -> np.ndarray:
     """Raw (unstandardised) features ``(N, D)`` float32 of ``values`` (texts, images or clips) for a
-    non-fitted representation; cached (see the module docstring)."""
+    non-fitted representation; cached (see the module docstring) unless ``cache=False`` (one-off
+    inputs such as the edited texts of a word-occlusion explanation)."""
     rep, model = parse(modality, spec)
     if rep.fitted or rep.kind == "given":
         raise InvalidInputError(f"The {modality} representation {rep.name!r} is not extracted per sample "
                                 f"({'fitted on the training split' if rep.fitted else 'it comes with the data'}).")
     model = model or rep.model
-    key = _cache_key(modality, rep.name, model, rep.task, values, sample_rate)
-    hit = FEATURE_CACHE.get(key)
+    key = _cache_key(modality, rep.name, model, rep.task, values, sample_rate) if cache else None
+    hit = FEATURE_CACHE.get(key) if key else None
     if hit is not None:
         return hit
     x = _compute(rep, model, values, sample_rate)
     if not np.all(np.isfinite(x)):
         raise InvalidInputError(f"The {rep.name} features of the {modality} contain NaN or infinite values.",
                                 hint="Check the input data (silent or corrupt clips, empty images).")
-    FEATURE_CACHE.put(key, x)
+    if key:
+        FEATURE_CACHE.put(key, x)
     return x
 
 
