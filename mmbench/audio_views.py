@@ -144,16 +144,21 @@ def _extent(feats: AudioFeatures, low: float, high: float) -> list[float]:
 
 
 def _draw_words(ax: Any, words: Sequence[Any], limit: float, top: float) -> None:
+    """A line at each word's start, alternate shading, and its label on one of two rows where it fits."""
     shown = [w for w in words if float(w.start) < limit]
     label = len(shown) <= MAX_WORD_LABELS
+    char_s = limit * 0.0078  # width of one 7-pt character in seconds on a ~7.5-inch-wide axis
+    free_from = [0.0, 0.0]  # per label row: where its last label ends
     for k, w in enumerate(shown):
         start, end = float(w.start), min(float(w.end), limit)
         ax.axvspan(start, max(end, start + 0.01), color="white", alpha=0.10 if k % 2 else 0.18, linewidth=0)
         ax.axvline(start, color="white", linewidth=0.7, alpha=0.9)
-        if label:
-            ax.text(start + 0.01, top * (0.93 if k % 2 == 0 else 0.80), str(w.text).strip(), color="white",
-                    fontsize=7, va="top", ha="left", clip_on=True,
-                    bbox={"facecolor": "black", "alpha": 0.45, "pad": 1.0, "linewidth": 0})
+        text = str(w.text).strip()
+        row = next((r for r in (0, 1) if start >= free_from[r]), None)
+        if label and row is not None:
+            free_from[row] = start + (len(text) + 1.5) * char_s
+            ax.text(start + 0.01, top * (0.93 if row == 0 else 0.80), text, color="white", fontsize=7, va="top",
+                    ha="left", clip_on=True, bbox={"facecolor": "black", "alpha": 0.45, "pad": 1.0, "linewidth": 0})
 
 
 def _draw_mel(ax: Any, feats: AudioFeatures, words: Sequence[Any] | None) -> Any:

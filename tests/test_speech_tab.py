@@ -45,7 +45,8 @@ def test_transcribe_handler_on_a_librivox_example(clips):
     assert "Language **en**" in summary and "real-time factor" in summary
     assert "whisper-tiny.en-ct2" in status and "offline tier" in status
     mel = next(ax for ax in fig.axes if ax.get_title(loc="left").startswith("mel"))
-    assert len(mel.texts) == len(words)
+    labels = [t.get_text() for t in mel.texts]  # word labels that fit without overlapping
+    assert 0.8 * len(words) <= len(labels) <= len(words) and set(labels) <= {row[0] for row in words}
 
 
 def test_48khz_alsa_clip_is_resampled_and_transcribed(clips):

@@ -34,7 +34,8 @@ class Segment:
     Attributes:
         start, end: seconds from the start of the recording.
         text: the segment's text.
-        avg_logprob: mean log-probability of its tokens.
+        avg_logprob: mean log-probability of its tokens (faster-whisper reports the mean over its whole
+            decoding window, so segments decoded together share it; word probabilities are per word).
         no_speech_prob: the model's probability that the window holds no speech (None if unknown).
         words: word timings (empty unless asked for).
     """

@@ -167,8 +167,8 @@ def build_speech_tab() -> TabParts:
         with gr.Column(scale=2, min_width=360):
             transcript = gr.Textbox(label="Transcript", lines=4, max_lines=12, elem_id="speech-transcript")
             summary = gr.Markdown(elem_id="speech-summary")
-            segments = gr.Dataframe(headers=SEGMENT_HEADERS, interactive=False, label="Segments",
-                                    wrap=True, elem_id="speech-segments")
+            segments = gr.Dataframe(headers=SEGMENT_HEADERS, interactive=False, label="Segments", wrap=True,
+                                    column_widths=["11%", "11%", "62%", "16%"], elem_id="speech-segments")
             with gr.Accordion("Word timings", open=False):
                 words = gr.Dataframe(headers=WORD_HEADERS, interactive=False, label="Words", elem_id="speech-words")
     views = gr.Plot(label="Audio views: waveform, mel spectrogram with word timings, MFCC, chroma", format="png",
