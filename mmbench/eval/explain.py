@@ -98,7 +98,7 @@ def evaluate_explain(pipe: Any, *, n: int = 500, seed: int = EXPLAIN_SEED, metho
     say = log or (lambda _msg: None)
     t0 = time.time()
     if methods is None:
-        methods = [m for m in available_methods(pipe) if METHODS[m].family == "cam"]
+        methods = [m for m in available_methods(pipe) if METHODS[m].family in ("cam", "similarity")]
     layers = layers or [None]
     items = explain_set(n, seed)
     chance = float(np.mean([box_fraction(s.objects[k].box, s.image.shape[:2]) for s, k, _ in items]))

@@ -54,8 +54,10 @@ class TextTarget:
 
     kind = "text"
 
-    def __init__(self, text: str, direction: Any, baseline: str | None) -> None:
+    def __init__(self, text: str, direction: Any, baseline: str | None, embedding: Any = None) -> None:
         self.label, self.direction, self.baseline = text, direction, baseline
+        #: the text's own L2-normalised embedding (``direction`` without the baseline)
+        self.embedding = direction if embedding is None else embedding
 
     def __call__(self, model_output: Any) -> Any:
         return (model_output.float() * self.direction).sum(-1)
@@ -229,7 +231,8 @@ def _text_target_factory(encode_texts: Callable[[list[str]], Any], device_of: Ca
             emb = encode_texts(texts).float()
             emb = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         direction = emb[0] if baseline is None else emb[0] - emb[1]
-        return TextTarget(text, direction.to(device_of()).clone(), baseline)
+        device = device_of()
+        return TextTarget(text, direction.to(device).clone(), baseline, embedding=emb[0].to(device).clone())
 
     return make_target
 
@@ -302,7 +305,17 @@ def tiny_clip_adapter(backend: Any) -> ExplainAdapter:
         kind="image-text", input_size=size, patch_size=c.patch_size, target_options=("baseline",),
         default_options={"shifts": 2}, method_layers={"hirescam": later, "layercam": later, "eigencam": later},
         name=backend.spec.name,
-        extras={"model": model, "tokenizer": backend.tokenizer, "backend": backend})
+        extras={"model": model, "tokenizer": backend.tokenizer, "backend": backend,
+                "dense_features": lambda pixels: _tiny_clip_patches(model, pixels)})
+
+
+def _tiny_clip_patches(model: Any, pixels: Any) -> Any:
+    """The tiny CLIP's patch tokens in the joint space: ``(N, grid, grid, embed_dim)``, L2-normalised."""
+    import torch.nn.functional as F
+
+    grid = model.visual.grid
+    patches = F.normalize(model.image_proj(model.visual(pixels)[:, 1:]), dim=-1)
+    return patches.view(pixels.shape[0], grid, grid, -1)
 
 
 def open_clip_adapter(backend: Any) -> ExplainAdapter:

@@ -79,7 +79,7 @@ def explain_batch(pipe: Any, images: Sequence[Any], targets: Any, method: str = 
         if hasattr(fn, "index"):
             meta["target_index"] = fn.index
         if getattr(fn, "kind", "") == "text":
-            meta["baseline"] = fn.baseline
+            meta.setdefault("baseline", fn.baseline)  # a method that ignores it says so in its meta
         if result.target_scores is not None:
             meta["target_score"] = float(result.target_scores[i])
         scores = result.scores[i] if result.scores is not None else None

@@ -9,6 +9,14 @@ Two losses, as in ALBEF/BLIP:
   match / no match, with half the pairs built from the same hard negatives. This is what learns
   attribute binding and spatial relations, which a bag-of-words-like dual encoder misses.
 
+With ``dense_weight > 0`` a third, *dense alignment* loss ties the patch tokens to the objects
+they show (the world knows every object's mask): each object's phrase ("a red circle") must
+score highest on the patches inside that object (a spatial softmax over the image's patches), and
+each patch covered by an object must match that object's phrase rather than the other phrases of
+the batch. The patch tokens go through the same ``image_proj`` as the [CLS] token, so a text's
+similarity to each patch is a map of where it is (the ``"patch-similarity"`` explanation method),
+as in dense CLIP variants (MaskCLIP, SPARC).
+
 Training data are generated on the fly (seed 0 family); evaluation uses other seeds.
 """
 
@@ -41,6 +49,7 @@ class TrainConfig:
     warmup: int = 200
     weight_decay: float = 0.05
     itm_weight: float = 1.0
+    dense_weight: float = 0.0  # patch-phrase alignment (0: off; the shipped model uses 1)
     n_negatives: int = 2
     object_mix: tuple[float, float, float] = (0.3, 0.5, 0.2)  # P(1, 2, 3 objects)
     seed: int = 0
@@ -50,6 +59,7 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     model: dict | None = None  # overrides of TinyClipConfig fields
+    init: str | None = None  # start from this weights folder (fine-tuning) instead of random weights
 
 
 # ----------------------------------------------------------------------------- negatives
@@ -111,8 +121,10 @@ def _positive_caption(scene: Scene, rng: np.random.Generator) -> str:
 class SceneStream(torch.utils.data.IterableDataset):
     """Infinite stream of training batches, each generated in a worker process."""
 
-    def __init__(self, batch_size: int, tokenizer, n_negatives: int, object_mix, seed: int) -> None:
+    def __init__(self, batch_size: int, tokenizer, n_negatives: int, object_mix, seed: int,
+                 patch_size: int | None = None) -> None:
         self.batch_size, self.tok, self.k, self.mix, self.seed = batch_size, tokenizer, n_negatives, object_mix, seed
+        self.patch_size = patch_size  # set: also yield per-object phrases and patch coverage (dense loss)
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
@@ -121,7 +133,7 @@ class SceneStream(torch.utils.data.IterableDataset):
         rng = np.random.default_rng([self.seed, wid, 7])
         index = wid
         while True:
-            imgs, pos, negs, has_neg, keys = [], [], [], [], []
+            imgs, pos, negs, has_neg, keys, objects = [], [], [], [], [], []
             for _ in range(self.batch_size):
                 n_obj = int(rng.choice(3, p=self.mix)) + 1
                 scene = world.scene(index, n_objects=n_obj)
@@ -133,13 +145,46 @@ class SceneStream(torch.utils.data.IterableDataset):
                 ng = hard_negatives(scene, rng, self.k)
                 has_neg.append([1.0] * len(ng) + [0.0] * (self.k - len(ng)))
                 negs.extend(ng + [cap] * (self.k - len(ng)))
-            yield {
+                objects.append(scene)
+            batch = {
                 "images": torch.from_numpy(np.stack(imgs)),
                 "pos": self.tok(pos),
                 "neg": self.tok(negs).view(self.batch_size, self.k, -1),
                 "has_neg": torch.tensor(has_neg),
                 "key_id": _key_ids(keys),
             }
+            if self.patch_size:
+                batch.update(object_batch(objects, self.tok, self.patch_size, rng))
+            yield batch
+
+
+MAX_OBJECTS = 3
+
+
+def patch_coverage(masks: np.ndarray, patch_size: int) -> np.ndarray:
+    """Fraction of each patch covered by each object: ``(K, H, W)`` bool -> ``(K, H/p * W/p)``."""
+    k, h, w = masks.shape
+    p = patch_size
+    return masks.reshape(k, h // p, p, w // p, p).mean(axis=(2, 4)).reshape(k, -1).astype(np.float32)
+
+
+def object_batch(scenes: list[Scene], tokenizer, patch_size: int, rng: np.random.Generator) -> dict:
+    """Per-object phrases (sometimes with the size word), validity, patch coverage and phrase ids."""
+    phrases, valid, cover = [], [], []
+    for scene in scenes:
+        cov = patch_coverage(scene.masks, patch_size)
+        for j in range(MAX_OBJECTS):
+            if j < len(scene.objects):
+                phrases.append(scene.objects[j].phrase(with_size=bool(rng.random() < 0.25)))
+                valid.append(1.0)
+                cover.append(cov[j])
+            else:
+                phrases.append("a")
+                valid.append(0.0)
+                cover.append(np.zeros(cov.shape[1], np.float32))
+    b = len(scenes)
+    return {"obj_ids": tokenizer(phrases).view(b, MAX_OBJECTS, -1), "obj_valid": torch.tensor(valid).view(b, -1),
+            "obj_cover": torch.from_numpy(np.stack(cover)).view(b, MAX_OBJECTS, -1), "obj_key": _key_ids(phrases)}
 
 
 def _key_ids(keys: list[str]) -> torch.Tensor:
@@ -149,7 +194,32 @@ def _key_ids(keys: list[str]) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- loss
-def losses(model: TinyClip, batch: dict, itm_weight: float) -> dict[str, torch.Tensor]:
+def dense_loss(model: TinyClip, img_tok: torch.Tensor, batch: dict, scale: torch.Tensor) -> torch.Tensor:
+    """Patch-phrase alignment (see the module docstring); ``img_tok``: the vision tower's tokens."""
+    ids, valid, cover, key = batch["obj_ids"], batch["obj_valid"], batch["obj_cover"], batch["obj_key"]
+    b, k, length = ids.shape
+    patches = F.normalize(model.image_proj(img_tok[:, 1:]), dim=-1)  # (b, P, D)
+    phrases = F.normalize(model.encode_text(ids.view(b * k, length)), dim=-1)  # (b*k, D)
+    # text -> patches: a spatial softmax over the image's patches; the object's patches are right
+    own = scale * torch.einsum("bpd,bkd->bkp", patches, phrases.view(b, k, -1)).float()  # (b, k, P)
+    inside = cover >= 0.5
+    inside = inside | ((cover > 0) & ~inside.any(-1, keepdim=True))  # small objects: any covered patch
+    ok = (valid > 0) & inside.any(-1)
+    t2p = own.logsumexp(-1) - own.masked_fill(~inside, -1e4).logsumexp(-1)  # finite: no NaN gradients
+    loss_t2p = t2p[ok].mean()
+    # patch -> phrases of the batch: a covered patch matches its object's phrase (equal phrases agree)
+    owner = cover.argmax(1)  # (b, P) object index per patch
+    covered = cover.max(1).values >= 0.5
+    logits = scale * (patches[covered] @ phrases.T).float()  # (n, b*k)
+    logits = logits.masked_fill(valid.view(1, -1) == 0, -1e4)
+    rows = torch.arange(b, device=ids.device)[:, None].expand_as(owner)[covered]
+    target_key = key.view(b, k)[rows, owner[covered]]
+    positive = (key.view(1, -1) == target_key[:, None]) & (valid.view(1, -1) > 0)
+    loss_p2t = -(logits.log_softmax(-1).masked_fill(~positive, -1e4).logsumexp(-1)).mean()
+    return (loss_t2p + loss_p2t) / 2
+
+
+def losses(model: TinyClip, batch: dict, itm_weight: float, dense_weight: float = 0.0) -> dict[str, torch.Tensor]:
     pixels = model.normalise(batch["images"])
     pos, neg, has_neg = batch["pos"], batch["neg"], batch["has_neg"]
     b, k, length = neg.shape
@@ -192,7 +262,11 @@ def losses(model: TinyClip, batch: dict, itm_weight: float) -> dict[str, torch.T
     labels = torch.cat([torch.ones(b), torch.zeros(b)]).to(logits.device)
     loss_itm = F.binary_cross_entropy_with_logits(logits.float(), labels)
     itm_acc = ((logits > 0).float() == labels).float().mean()
-    return {"loss": loss_con + itm_weight * loss_itm, "contrastive": loss_con, "itm": loss_itm, "itm_acc": itm_acc}
+    out = {"loss": loss_con + itm_weight * loss_itm, "contrastive": loss_con, "itm": loss_itm, "itm_acc": itm_acc}
+    if dense_weight > 0:
+        out["dense"] = dense_loss(model, img_tok, batch, scale)
+        out["loss"] = out["loss"] + dense_weight * out["dense"]
+    return out
 
 
 # ----------------------------------------------------------------------------- loop
@@ -210,13 +284,16 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
 
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
+    if model is None and cfg.init:
+        model = TinyClip.load(cfg.init)
     model = model or TinyClip(default_model_config(**(cfg.model or {})))
     model.to(device).train()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
-    stream = SceneStream(cfg.batch_size, model.tokenizer, cfg.n_negatives, cfg.object_mix, cfg.seed)
+    stream = SceneStream(cfg.batch_size, model.tokenizer, cfg.n_negatives, cfg.object_mix, cfg.seed,
+                         patch_size=model.config.patch_size if cfg.dense_weight > 0 else None)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers else None)
     use_amp = device.type == "cuda"
@@ -235,7 +312,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
             g["lr"] = lr
         batch = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            out = losses(model, batch, cfg.itm_weight)
+            out = losses(model, batch, cfg.itm_weight, cfg.dense_weight)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
