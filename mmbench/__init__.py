@@ -22,6 +22,7 @@ from .errors import (  # errors are tiny and needed everywhere: import eagerly
     TextError,
     UnknownModelError,
     UnknownTaskError,
+    VideoError,
 )
 
 __version__ = "0.1.0"
@@ -62,5 +63,5 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AudioError", "DependencyError", "ImageError", "InvalidInputError", "MMBenchError", "ModelUnavailableError",
-    "TextError", "UnknownModelError", "UnknownTaskError", "__version__", *_LAZY,
+    "TextError", "UnknownModelError", "UnknownTaskError", "VideoError", "__version__", *_LAZY,
 ]

@@ -23,18 +23,21 @@ Examples:
   mmbench bench matching                 mmbench pipeline vs raw open_clip forward (ratio)
   mmbench eval fusion                    compare fusion strategies on procedural sentiment (3 seeds)
   mmbench eval speech                    WER of offline Whisper on LibriVox and espeak-ng sentences, RTF
+  mmbench bench speech                   mmbench's transcription vs calling faster-whisper directly (ratio)
   mmbench bench fusion                   wall time of the full fusion comparison
   mmbench bench retrieval                text->image search latency over 100,000 embeddings
   mmbench train tiny-clip --device cuda  retrain the offline tiny CLIP (writes assets/...)
   mmbench train prosody-cnn              retrain the fusion lab's audio CNN (2 min on one CPU core)
+  mmbench eval video                     tiny video model, audio model and their fusion on held-out clips
+  mmbench train tiny-video               retrain the offline video + audio model (about 10 min on one CPU core)
   mmbench app                            start the web app (same as `python app.py`)
 
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
 """
 
 MATCHING_EVAL_MODEL = "mmbench-tiny-clip"
-BENCHMARKS = ("matching", "retrieval", "fusion", "explain")
-EVALS = ("matching", "fusion", "explain", "speech")
+BENCHMARKS = ("matching", "retrieval", "fusion", "explain", "speech")
+EVALS = ("matching", "fusion", "explain", "speech", "video")
 
 
 def _json_line(obj: dict) -> None:
@@ -82,6 +85,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     if args.task == "speech":
         return _eval_speech(args)
+    if args.task == "video":
+        return _eval_video(args)
     from .loading import pipeline
 
     # explanations run in float32 on every device (ScoreCAM needs it; half precision blurs gradients)
@@ -110,6 +115,19 @@ def _eval_speech(args: argparse.Namespace) -> int:
         _err(f"note: {pipe.notice}")
     _err(f"transcribing with {pipe.describe()}")
     _json_line(evaluate_speech(pipe, beam_size=args.beam_size, log=_err, on_result=_json_line))
+    return 0
+
+
+def _eval_video(args: argparse.Namespace) -> int:
+    from .eval.video import EVAL_SEED, evaluate_video
+    from .loading import pipeline
+
+    model = args.model if args.model != MATCHING_EVAL_MODEL else "mmbench-tiny-video"
+    pipe = pipeline("video-classification", model=model, device=args.device)
+    _err(f"evaluating {pipe.describe()}")
+    _json_line(evaluate_video(pipe, n=args.n_clips, n_ambiguous=args.n_ambiguous,
+                              seed=EVAL_SEED if args.seed is None else args.seed, a=args.fusion_a, b=args.fusion_b,
+                              log=_err, on_result=_json_line))
     return 0
 
 
@@ -152,6 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.name == "prosody-cnn":
         return _train_prosody_cnn(args)
+    if args.name == "tiny-video":
+        return _train_tiny_video(args)
     from .train.tiny_clip import TrainConfig, train
 
     if args.name != "tiny-clip":
@@ -180,6 +200,20 @@ def _train_prosody_cnn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_tiny_video(args: argparse.Namespace) -> int:
+    from .registry import get_spec
+    from .train.tiny_video import TrainConfig, train
+
+    out = Path(args.out) if args.out else get_spec("mmbench-tiny-video").assets_path
+    extra = json.loads(args.config) if args.config else {}
+    device = "cpu" if args.device == "auto" else args.device
+    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, device=device, **extra)
+    _err(f"training tiny-video -> {out}")
+    _model, summary = train(cfg, out, log=_err)
+    _json_line(summary)
+    return 0
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     from .ui.app import launch
 
@@ -200,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "zero_shot_top1, t2i_recall_at_1, i2t_recall_at_1, map, binding_colour_swap, "
                                    "binding_relation_flip, ... (matching); pointing_game, best_method, deletion_auc, "
                                    "insertion_auc, sanity_correlation (explain); wer, wer_espeak, rtf, model (speech: "
-                                   "one JSON line per recording first)")
+                                   "one JSON line per recording first); accuracy, audio_accuracy, fusion_accuracy, "
+                                   "fusion_gain, fusion_weights (video)")
     e.add_argument("task", choices=EVALS)
     e.add_argument("--model", default=MATCHING_EVAL_MODEL,
                    help="registry name (default: the offline tiny CLIP; for speech: whisper-tiny.en-ct2)")
@@ -222,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neutral caption subtracted from the text target (default 'a photo'; 'none' for raw cosine)")
     sp = e.add_argument_group("speech", "options of `mmbench eval speech`")
     sp.add_argument("--beam-size", type=int, default=5, help="beam-search width (default 5; 1 = greedy)")
+    vd = e.add_argument_group("video", "options of `mmbench eval video` (one JSON line per set and modality, then "
+                                       "a summary: accuracy, audio_accuracy, fusion_accuracy, fusion_gain, "
+                                       "fusion_weights, and the same on clips where one modality is ambiguous)")
+    vd.add_argument("--n-clips", type=int, default=500, help="standard held-out clips (default 500)")
+    vd.add_argument("--n-ambiguous", type=int, default=500,
+                    help="held-out clips with one modality degraded (default 500)")
+    vd.add_argument("--fusion-a", type=float, default=None, help="video weight a (default: fitted at training)")
+    vd.add_argument("--fusion-b", type=float, default=None, help="audio weight b (default: fitted at training)")
 
     b = sub.add_parser("bench", help="benchmarks: mmbench vs the raw library on the same model (JSON last line)",
                        description="Run benchmarks/<name>.py; extra arguments are passed to it (see --help there).")
@@ -229,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (try: mmbench bench NAME --help)")
 
     t = sub.add_parser("train", help="train one of mmbench's own offline models")
-    t.add_argument("name", choices=["tiny-clip", "prosody-cnn"])
+    t.add_argument("name", choices=["tiny-clip", "prosody-cnn", "tiny-video"])
     t.add_argument("--steps", type=int, default=8000)
     t.add_argument("--batch-size", type=int, default=256)
     t.add_argument("--lr", type=float, default=1e-3)

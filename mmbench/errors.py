@@ -40,6 +40,10 @@ class AudioError(InvalidInputError):
     """An audio clip cannot be decoded or is unusable (silent, too short, too long...)."""
 
 
+class VideoError(InvalidInputError):
+    """A video cannot be decoded or is unusable (corrupt, one frame, no video stream, too long, too large...)."""
+
+
 class UnknownTaskError(MMBenchError, KeyError):
     """No pipeline exists for the requested task name."""
 

@@ -29,6 +29,7 @@ TASK_PIPELINES: dict[str, str] = {
     "sentence-embedding": "mmbench.pipelines.sentence_embedding:SentenceEmbeddingPipeline",
     "audio-classification": "mmbench.pipelines.audio_classification:AudioClassificationPipeline",
     "speech-recognition": "mmbench.pipelines.speech:SpeechRecognitionPipeline",
+    "video-classification": "mmbench.pipelines.video:VideoClassificationPipeline",
 }
 
 #: The process-wide model cache (bounded by count and memory).

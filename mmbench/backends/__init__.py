@@ -20,6 +20,9 @@ LOADERS: dict[str, str] = {
     "transformers_image_classification": "mmbench.backends.hf_image_classification:load",
     "sentence_transformers": "mmbench.backends.sentence_embedding:load",
     "prosody_cnn": "mmbench.backends.prosody_cnn:load",
+    "tiny_video": "mmbench.backends.tiny_video:load",
+    "transformers_videomae": "mmbench.backends.hf_video:load_videomae",
+    "transformers_xclip": "mmbench.backends.hf_video:load_xclip",
 }
 
 

@@ -15,9 +15,12 @@ from .explanation import Explanation
 from .methods import ExplainRequest, Method, MethodResult, get_method, load_methods
 
 
-def explain(pipe: Any, image: Any, target: Any, method: str = "gradcam", layer: str | None = None,
+def explain(pipe: Any, image: Any, target: Any, method: str | None = None, layer: str | None = None,
             **options: Any) -> Explanation:
     """Explain why ``pipe``'s model gives ``target`` its score on ``image``.
+
+    With a video-classification pipeline, ``image`` is a video and the answer is a
+    :class:`~.temporal.TemporalExplanation` (which frames mattered; see :func:`~.temporal.explain_video`).
 
     Args:
         pipe: an mmbench pipeline (``mmbench.pipeline(...)``) or an :class:`ExplainAdapter`.
@@ -25,7 +28,8 @@ def explain(pipe: Any, image: Any, target: Any, method: str = "gradcam", layer: 
         target: for image classification a class name (``"Egyptian cat"``, any case) or index;
             for image-text matching a free text: the map shows where the image matches it.
         method: see :func:`available_methods` (``"gradcam"``, ``"gradcam++"``, ``"hirescam"``,
-            ``"scorecam"``, ``"eigencam"``, ``"layercam"``...).
+            ``"scorecam"``, ``"eigencam"``, ``"layercam"``...); None: ``"gradcam"`` for images,
+            ``"temporal-occlusion"`` for videos.
         layer: a name from :func:`available_layers`; None uses ``default_layer(pipe, method)``.
         **options: method options (``shifts=2`` averages maps over sub-patch shifts of the
             input; ``batch_size`` for ScoreCAM) and target options (``baseline="a photo"`` for
@@ -38,7 +42,11 @@ def explain(pipe: Any, image: Any, target: Any, method: str = "gradcam", layer: 
         InvalidInputError (unknown method, layer, option or class), TextError (empty text),
         ImageError (unreadable image, or smaller than 2x2 pixels).
     """
-    return explain_batch(pipe, [image], [target], method=method, layer=layer, **options)[0]
+    if getattr(pipe, "task", None) == "video-classification":
+        from .temporal import explain_video
+
+        return explain_video(pipe, image, target, method=method or "temporal-occlusion", layer=layer, **options)
+    return explain_batch(pipe, [image], [target], method=method or "gradcam", layer=layer, **options)[0]
 
 
 def explain_batch(pipe: Any, images: Sequence[Any], targets: Any, method: str = "gradcam",
@@ -116,6 +124,10 @@ def compare(pipe: Any, image: Any, target: Any, methods: Sequence[str] | None = 
 
 def available_methods(pipe: Any) -> list[str]:
     """Method ids usable with this pipeline's model."""
+    if getattr(pipe, "task", None) == "video-classification":
+        from .temporal import TEMPORAL_METHODS
+
+        return list(TEMPORAL_METHODS)
     adapter = get_adapter(pipe)
     return [m.name for m in load_methods().values() if m.supports(adapter)]
 
