@@ -1,7 +1,9 @@
 """The "Fusion lab" tab: train fusion strategies on the procedural tri-modal sentiment data and compare them.
 
-All the work is :func:`mmbench.fusion.lab.compare`; this module only checks the inputs, turns the
-report into a table, two plots and a summary, and wires them to the ``fusion_compare`` endpoint.
+All the work is in the library (:func:`mmbench.fusion.lab.compare`, :mod:`mmbench.fusion.inspect`,
+:mod:`mmbench.fusion.plots`); this module only checks the inputs, turns the report into tables, plots,
+an error gallery and a single-example view, and wires them to the ``fusion_compare`` and
+``fusion_sample`` endpoints. The report of a user's last run lives in that user's ``gr.State``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,20 @@ STRATEGY_CHOICES: tuple[str, ...] = ("text", "image", "audio", "concat", "fc", "
 UNIMODAL_CHOICES: tuple[str, ...] = ("text", "image", "audio")
 MODALITY_NAMES: tuple[str, ...] = ("text", "image", "audio")
 MAX_SEEDS = 3
+
+#: Representations per modality (mirrors ``mmbench.fusion.representations.REPRESENTATIONS``; data, no torch).
+REPRESENTATION_CHOICES: dict[str, list[tuple[str, str]]] = {
+    "text": [("TF-IDF (handcrafted)", "tfidf"), ("MiniLM sentence embedding (deep)", "minilm"),
+             ("CLIP text tower (deep, tiny offline CLIP)", "clip")],
+    "image": [("HOG + colour histograms (handcrafted)", "hog"), ("CLIP image tower (deep, tiny offline CLIP)", "clip")],
+    "audio": [("MFCC + chroma (handcrafted)", "mfcc"), ("spectrogram CNN (deep, mmbench-prosody-cnn)", "cnn")],
+}
+DEFAULT_REPRESENTATIONS: dict[str, str] = {"text": "tfidf", "image": "hog", "audio": "mfcc"}
+WORD_METHODS: tuple[str, ...] = ("occlusion", "integrated_gradients")
+#: First-time extraction cost of a deep representation, seconds per 1000 samples on one CPU core
+#: (afterwards the features come from the cache).
+_DEEP_SECONDS_PER_1000 = {"minilm": 12.0, "clip": 12.0, "cnn": 2.0}
+N_ERROR_CASES = 8
 
 #: Dataset sizes offered in the UI: (train, validation, test) samples per seed.
 DATASET_SIZES: dict[str, tuple[int, int, int]] = {
@@ -59,23 +75,63 @@ With `x_m` the features of modality *m* and `h_m = ReLU(W_m x_m + b_m)` its lear
 * **attention**: the three encodings as tokens through one transformer layer.
 
 Robustness: each fusion model is also scored with one modality removed at test time.
+
+**Representations.** Each modality can be read by a handcrafted extractor or by a deep, pretrained
+encoder: MiniLM sentence embeddings (real all-MiniLM-L6-v2 weights), the CLIP of the matching tab, and a
+spectrogram CNN. Deep features are computed once and cached.
+
+**Multi-task loss.** `loss = L(y) + Σ_m w_m L(y_m)`: auxiliary classifiers on each modality's encoding
+`h_m` (late fusion always has them). **Modality dropout**: during training each sample loses one modality
+with probability p, so the model meets missing modalities before the test does.
+"""
+
+REAL_DATA = """The lab runs on your own data through the library (the app never loads pickles from a path you type:
+a pickle can run code). Real datasets are **not shipped** and never downloaded by mmbench:
+
+* **CMU-MOSI / CMU-MOSEI** (text, vision, audio features): get the aligned feature pickles from MMSA
+  (`aligned_50.pkl`, github.com/thuiar/MMSA) or MultiBench (`mosi_data.pkl`, github.com/pliang279/MultiBench),
+  after accepting the CMU Multimodal SDK licence.
+* **MVSA-Single / MVSA-Multiple** (tweet text + image): request it from its authors (MCRLab, University of
+  Ottawa), unzip it, and pass the folder that holds `labelResultAll.txt` and `data/`.
+
+```python
+from mmbench.data.loaders import load_mosi, load_mvsa
+from mmbench.fusion.lab import compare
+
+mosi = [load_mosi("aligned_50.pkl", split=s) for s in ("train", "valid", "test")]
+report = compare(["text", "image", "audio", "concat", "gated", "late_average"], data=mosi)
+# MOSI's 'vision' features are the lab's 'image' modality
+
+mvsa = load_mvsa("MVSA_Single")              # one split: the lab splits it 70/10/20 per seed
+report = compare(data=mvsa, representations={"text": "minilm", "image": "clip"})
+print(report.format_table())
+```
+
+Notebook `notebooks/7.1_7.3.1_fusion_and_sentiment.ipynb` shows the same calls.
 """
 
 
-def expected_seconds(n_strategies: int, n_seeds: int, size: str = DEFAULT_SIZE) -> float:
-    """A rough CPU estimate of one comparison, shown next to the Run button."""
+def expected_seconds(n_strategies: int, n_seeds: int, size: str = DEFAULT_SIZE,
+                     representations: dict[str, str] | None = None, ablation: bool = False) -> float:
+    """A rough CPU estimate of one comparison, shown next to the Run button (deep features: first run)."""
     n_samples = sum(DATASET_SIZES.get(size, DATASET_SIZES[DEFAULT_SIZE]))
-    per_seed = _SECONDS_PER_1000_SAMPLES * n_samples / 1000 + _SECONDS_PER_STRATEGY * n_strategies
+    deep = sum(_DEEP_SECONDS_PER_1000.get(r, 0.0) for r in (representations or {}).values())
+    trainings = n_strategies * (4 if ablation else 1)
+    per_seed = (_SECONDS_PER_1000_SAMPLES + deep) * n_samples / 1000 + _SECONDS_PER_STRATEGY * trainings
     return max(1, n_seeds) * per_seed
 
 
-def time_hint(strategies: list[str] | None, n_seeds: float | None, size: str | None) -> str:
+def time_hint(strategies: list[str] | None, n_seeds: float | None, size: str | None, text_rep: str | None = None,
+              image_rep: str | None = None, audio_rep: str | None = None, ablation: bool | None = False) -> str:
     """The "expected time" line under the Run button."""
     n, seeds = len(strategies or []), int(n_seeds or 1)
-    secs = expected_seconds(n, seeds, size or DEFAULT_SIZE)
+    reps = {"text": text_rep, "image": image_rep, "audio": audio_rep}
+    secs = expected_seconds(n, seeds, size or DEFAULT_SIZE, {m: r for m, r in reps.items() if r}, bool(ablation))
+    deep = [f"{m}: {r}" for m, r in reps.items() if r in _DEEP_SECONDS_PER_1000]
     return (f"Expected time: about **{secs:.0f} s** on a CPU ({n} strategies × {seeds} seed"
-            f"{'s' if seeds != 1 else ''}, {size or DEFAULT_SIZE} dataset). Results for a setting are computed "
-            "once; the data of a seed is cached.")
+            f"{'s' if seeds != 1 else ''}, {size or DEFAULT_SIZE} dataset"
+            f"{', deep features ' + ', '.join(deep) + ' (first run; then cached)' if deep else ''}"
+            f"{', with ablation' if ablation else ''}). The data and features of a seed are cached.")
 
 
 class NamedRangeSlider(gr.Slider):
@@ -158,7 +214,8 @@ def robustness_rows(report: Any) -> tuple[list[str], list[list[Any]]]:
     return headers, rows
 
 
-def summary_markdown(report: Any, reliability: dict[str, float], noise: float, size: str) -> str:
+def summary_markdown(report: Any, reliability: dict[str, float], noise: float, size: str,
+                     representations: dict[str, str] | None = None) -> str:
     """Best strategy, best unimodal baseline, the gain, gate weights and the setting, in a few lines."""
     s = report.summary()
     lines = []
@@ -180,6 +237,10 @@ def summary_markdown(report: Any, reliability: dict[str, float], noise: float, s
         key = f"{name}_more_robust_than_concat"
         if key in s:
             lines.append(f"`{name}` loses {'less' if s[key] else 'more'} than `concat` when a modality is missing.")
+    if report.ablation:
+        lines.append("**Ablation:** each fusion strategy retrained without each modality (table below).")
+    if representations:
+        lines.append("**Representations:** " + ", ".join(f"{m} `{r}`" for m, r in representations.items()))
     setting = ", ".join(f"{m} {v:.2f}" for m, v in reliability.items())
     n_train, n_val, n_test = DATASET_SIZES[size]
     lines.append(f"_Setting: reliability {setting}; noise {noise:.2f}; {size} dataset ({n_train} train / "
@@ -188,20 +249,77 @@ def summary_markdown(report: Any, reliability: dict[str, float], noise: float, s
 
 
 # -- handler ------------------------------------------------------------------------------------------
+def _check_options(text_rep: Any, image_rep: Any, audio_rep: Any, multitask: Any, aux_weight: Any,
+                   modality_dropout: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    reps: dict[str, str] = {}
+    for m, value in (("text", text_rep), ("image", image_rep), ("audio", audio_rep)):
+        value = value or DEFAULT_REPRESENTATIONS[m]
+        allowed = [v for _, v in REPRESENTATION_CHOICES[m]]
+        if value not in allowed:
+            raise user_error(f"Unknown {m} representation {value!r}: choose from {allowed}.")
+        reps[m] = value
+    try:
+        w = float(aux_weight if aux_weight is not None else 0.5)
+        p = float(modality_dropout if modality_dropout is not None else 0.0)
+    except (TypeError, ValueError):
+        raise user_error("The auxiliary loss weight and the modality dropout must be numbers.") from None
+    if not 0.0 <= w <= 5.0:
+        raise user_error(f"The auxiliary loss weight must be between 0 and 5, got {w:g}.")
+    if not 0.0 <= p <= 0.9:
+        raise user_error(f"The modality dropout must be between 0 and 0.9 (a probability), got {p:g}.")
+    return reps, {"multitask": bool(multitask), "aux_weight": w, "modality_dropout": p}
+
+
+ABLATION_HEADERS = ["strategy", "all modalities"] + [f"retrained without {m}" for m in MODALITY_NAMES] + \
+    [f"{m} removed at test" for m in MODALITY_NAMES]
+
+
+def ablation_rows(report: Any) -> list[list[Any]]:
+    rows = []
+    for s, t in report.ablation_table().items():
+        rows.append([s, round(t["all"], 4)] + [round(t[k], 4) if k in t else None for k in
+                                                [f"without_{m}" for m in MODALITY_NAMES] +
+                                                [f"missing_{m}" for m in MODALITY_NAMES]])
+    return rows
+
+
+def error_gallery(report: Any, k: int = N_ERROR_CASES) -> list[tuple[Any, str]]:
+    """(image, caption) per error case of the best fusion strategy (its most confident mistakes)."""
+    from .. import viz
+    from ..fusion.inspect import error_cases
+    from ..fusion.plots import error_case_figure
+
+    out = []
+    for c in error_cases(report, k=k):
+        wrong = ", ".join(c.wrong_by)
+        out.append((viz.figure_to_image(error_case_figure(c), dpi=90),
+                    f"#{c.index}: true {c.label}; {c.strategy} said {c.predictions[c.strategy]} "
+                    f"({c.confidence[c.strategy]:.2f}); wrong: {wrong}"))
+    return out
+
+
 def fusion_compare(strategies: list[str] | None, n_seeds: float | None, text_reliability: float,
                    image_reliability: float, audio_reliability: float, noise: float, size: str | None,
-                   progress: gr.Progress = gr.Progress()) -> tuple[dict, Any, Any, dict, str]:
-    """Train and score the chosen strategies; returns the results table, the macro-F1 bars, the
-    robustness plot and table, and a markdown summary."""
+                   text_rep: str | None = "tfidf", image_rep: str | None = "hog", audio_rep: str | None = "mfcc",
+                   multitask: bool | None = False, aux_weight: float | None = 0.5,
+                   modality_dropout: float | None = 0.0, ablation: bool | None = False,
+                   progress: gr.Progress = gr.Progress()) -> tuple:
+    """Train and score the chosen strategies. Returns the results table, the macro-F1 bars, the
+    robustness plot and table, a markdown summary, the ROC/PR and calibration plots, the ablation plot
+    and table, the error gallery, the single-example pickers, and the report (per-user state)."""
     from .. import viz
-    from ..fusion.lab import FusionSetting, compare
+    from ..fusion import plots
+    from ..fusion.inspect import error_cases
+    from ..fusion.lab import FusionSetting, TrainConfig, compare
 
     with user_errors("comparing the fusion strategies"):
         reliability = {"text": text_reliability, "image": image_reliability, "audio": audio_reliability}
         strategies, seeds, reliability, noise, size = _check_inputs(strategies, n_seeds, reliability, noise, size)
+        reps, options = _check_options(text_rep, image_rep, audio_rep, multitask, aux_weight, modality_dropout)
         n_train, n_val, n_test = DATASET_SIZES[size]
         setting = FusionSetting.make(reliability=reliability, noise=noise, n_train=n_train, n_val=n_val,
-                                     n_test=n_test)
+                                     n_test=n_test, representations=reps)
+        config = TrainConfig(**options)
         total = len(seeds) * (len(strategies) + 1)  # compare() logs one line per seed's data + one per strategy
         done = [0]
 
@@ -210,13 +328,63 @@ def fusion_compare(strategies: list[str] | None, n_seeds: float | None, text_rel
             progress(min(done[0] / total, 1.0), desc=message)
 
         progress(0.0, desc="Generating the data and features")
-        report = compare(strategies, seeds, setting, progress=step)
+        report = compare(strategies, seeds, setting, progress=step, config=config, ablation=bool(ablation))
         table = {"headers": RESULT_HEADERS, "data": results_rows(report)}
         bars = viz.fusion_results_bars(report)
         rob_headers, rob_rows = robustness_rows(report)
         rob_plot = viz.robustness_plot(report) if rob_rows else None
+        chosen = [s for s in (report.best("fusion"), report.best("unimodal")) if s]
+        roc = plots.roc_pr_figure(report, chosen)
+        calibration = plots.calibration_figure(report, chosen)
+        abl_plot = plots.ablation_figure(report) if report.ablation else None
+        abl_table = {"headers": ABLATION_HEADERS, "data": ablation_rows(report)}
+        gallery = error_gallery(report)
+        cases = error_cases(report, k=1)
+        best = report.best("fusion") or report.best("all")
+        picker = gr.update(choices=list(report.models), value=best)
+        index = gr.update(value=cases[0].index if cases else 0, maximum=len(report.labels[0]) - 1)
         return (table, bars, rob_plot, {"headers": rob_headers, "data": rob_rows},
-                summary_markdown(report, reliability, noise, size))
+                summary_markdown(report, reliability, noise, size, reps), roc, calibration, abl_plot, abl_table,
+                gallery, picker, index, report)
+
+
+def fusion_sample(report: Any, index: float | None, strategy: str | None, word_method: str | None,
+                  progress: gr.Progress = gr.Progress()) -> tuple:
+    """The single-example view of test sample ``index`` (first seed) under ``strategy``: the
+    contributions plot, the text's word attributions (HTML), the image, the audio and a summary."""
+    from ..fusion.inspect import explain_sample
+    import numpy as np
+
+    from ..fusion.plots import contributions_figure
+
+    with user_errors("explaining the sample"):
+        if report is None:
+            raise user_error("Run a comparison first: the single-example view explains its trained models.")
+        if strategy not in getattr(report, "models", {}):
+            raise user_error(f"Pick one of the compared strategies: {list(report.models)}.")
+        if word_method not in (None, "", *WORD_METHODS):
+            raise user_error(f"Unknown word attribution method {word_method!r}: choose from {list(WORD_METHODS)}.")
+        try:
+            i = int(index)
+        except (TypeError, ValueError):
+            raise user_error(f"The sample number must be a whole number, got {index!r}.") from None
+        if i != index:
+            raise user_error(f"The sample number must be a whole number, got {index!r}.")
+        progress(0.2, desc="Attributing the words")
+        e = explain_sample(report, i, strategy, word_method=word_method or "occlusion")
+        lines = [f"**Test sample #{e.index}** — true label **{e.label}**, `{e.strategy}` predicts **{e.predicted}** "
+                 f"(p = {e.probabilities[e.predicted]:.2f})."]
+        if e.cues:
+            lines.append("What each modality's cue showed: " + ", ".join(f"{m} → {c}" for m, c in e.cues.items()))
+        if e.gate_weights:
+            lines.append("Gate weights a_i: " + ", ".join(f"{m} {w:.2f}" for m, w in e.gate_weights.items()))
+        lines += [f"_{n}_" for n in e.notes]
+        words = e.words.html() if e.words is not None else "<i>No text attributions for this model.</i>"
+        image = e.image if isinstance(e.image, np.ndarray) else (str(e.image) if e.image is not None else None)
+        audio = None
+        if e.audio is not None:  # int16 PCM, as a browser plays it (gradio would convert float32 with a warning)
+            audio = (8000, (np.clip(np.asarray(e.audio, np.float32), -1, 1) * 32767).astype(np.int16))
+        return contributions_figure(e), words, image, audio, "\n\n".join(lines)
 
 
 # -- layout ---------------------------------------------------------------------------------------------
@@ -227,6 +395,8 @@ def build_fusion_tab() -> TabParts:
     gr.Markdown(INTRO)
     with gr.Accordion("The fusion strategies (formulas)", open=False):
         gr.Markdown(FORMULAS)
+    with gr.Accordion("Use real data (CMU-MOSI/MOSEI, MVSA)", open=False):
+        gr.Markdown(REAL_DATA, elem_id="fusion-real-data")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
             strategies = gr.CheckboxGroup(list(STRATEGY_CHOICES), value=list(STRATEGY_CHOICES), label="Strategies",
@@ -244,6 +414,19 @@ def build_fusion_tab() -> TabParts:
                        for m in MODALITY_NAMES]
             noise = NamedRangeSlider(0.0, 1.0, value=DEFAULT_NOISE["text"], step=0.05, label="Noise (all modalities)",
                               info="0: crisp cues, 1: very hard to read", elem_id="fusion-noise")
+        with gr.Column(scale=1, min_width=280):
+            reps = [gr.Dropdown(REPRESENTATION_CHOICES[m], value=DEFAULT_REPRESENTATIONS[m],
+                                label=f"{m} representation", elem_id=f"fusion-representation-{m}")
+                    for m in MODALITY_NAMES]
+            with gr.Accordion("Training options", open=False):
+                multitask = gr.Checkbox(False, label="Multi-task loss (auxiliary per-modality heads)",
+                                        elem_id="fusion-multitask")
+                aux_weight = NamedRangeSlider(0.0, 2.0, value=0.5, step=0.05, label="Auxiliary loss weight w_m",
+                                              elem_id="fusion-aux-weight")
+                dropout = NamedRangeSlider(0.0, 0.9, value=0.0, step=0.05, label="Modality dropout p",
+                                           info="P(a training sample loses one modality)", elem_id="fusion-dropout")
+                ablation = gr.Checkbox(False, label="Modality ablation (retrain every fusion strategy without each "
+                                                    "modality: about 4x the time)", elem_id="fusion-ablation")
     run = gr.Button("Run comparison", variant="primary", elem_id="fusion-run")
     hint = gr.Markdown(time_hint(list(STRATEGY_CHOICES), 1, DEFAULT_SIZE), elem_id="fusion-time-hint")
     summary = gr.Markdown(elem_id="fusion-summary")
@@ -254,13 +437,56 @@ def build_fusion_tab() -> TabParts:
         rob_plot = gr.Plot(label="Robustness to a missing modality", format="png", elem_id="fusion-robustness-plot")
     robustness = gr.Dataframe(interactive=False, label="Robustness: macro-F1 with a modality removed or noised",
                               elem_id="fusion-robustness")
+    with gr.Row(equal_height=False):
+        roc = gr.Plot(label="ROC and precision-recall (best fusion vs best unimodal)", format="png",
+                      elem_id="fusion-roc")
+        calibration = gr.Plot(label="Calibration", format="png", elem_id="fusion-calibration")
+    with gr.Row(equal_height=False):
+        abl_plot = gr.Plot(label="Modality ablation", format="png", elem_id="fusion-ablation-plot")
+        abl_table = gr.Dataframe(headers=ABLATION_HEADERS, interactive=False,
+                                 label="Modality ablation: macro-F1 (tick 'Modality ablation' to fill)",
+                                 elem_id="fusion-ablation-table")
+    errors = gr.Gallery(label="Error cases of the best fusion strategy (most confident mistakes first)", columns=2,
+                        height=420, format="png", interactive=False, elem_id="fusion-errors")
+    gr.Markdown("### Single example: how did a model decide?\nPick a test sample (the first error case is "
+                "preselected) and a strategy: per-modality contributions and the text's word attributions.")
+    with gr.Row(equal_height=False):
+        sample = gr.Number(value=0, precision=0, minimum=0, label="Test sample #", elem_id="fusion-sample-index")
+        sample_strategy = gr.Dropdown(list(STRATEGY_CHOICES), value="gated", label="Strategy",
+                                      info="one of the strategies of your last run", elem_id="fusion-sample-strategy")
+        word_method = gr.Radio(list(WORD_METHODS), value="occlusion", label="Word attributions",
+                               info="integrated_gradients needs the MiniLM text representation",
+                               elem_id="fusion-word-method")
+        explain_btn = gr.Button("Explain this sample", elem_id="fusion-sample-run")
+    sample_info = gr.Markdown(elem_id="fusion-sample-info")
+    with gr.Row(equal_height=False):
+        contributions = gr.Plot(label="Contributions", format="png", elem_id="fusion-contributions")
+        with gr.Column():
+            words = gr.HTML(label="Word attributions", elem_id="fusion-words")
+            with gr.Row():
+                sample_image = gr.Image(label="Image", height=160, interactive=False, elem_id="fusion-sample-image")
+                sample_audio = gr.Audio(label="Audio", interactive=False, elem_id="fusion-sample-audio")
+    report_state = gr.State(None)
 
-    for control in (strategies, n_seeds, size):
-        control.change(time_hint, [strategies, n_seeds, size], [hint], api_visibility="private", queue=False)
-    run.click(fusion_compare, [strategies, n_seeds, *sliders, noise, size],
-              [results, bars, rob_plot, robustness, summary], api_name="fusion_compare",
+    hint_inputs = [strategies, n_seeds, size, *reps, ablation]
+    for control in hint_inputs:
+        control.change(time_hint, hint_inputs, [hint], api_visibility="private", queue=False)
+    run.click(fusion_compare, [strategies, n_seeds, *sliders, noise, size, *reps, multitask, aux_weight, dropout,
+                               ablation],
+              [results, bars, rob_plot, robustness, summary, roc, calibration, abl_plot, abl_table, errors,
+               sample_strategy, sample, report_state], api_name="fusion_compare",
               concurrency_id="fusion", concurrency_limit=1)
+    explain_btn.click(fusion_sample, [report_state, sample, sample_strategy, word_method],
+                      [contributions, words, sample_image, sample_audio, sample_info], api_name="fusion_sample",
+                      concurrency_id="fusion", concurrency_limit=1)
 
     return TabParts(components={"strategies": strategies, "seeds": n_seeds, "size": size, "noise": noise,
                                 "reliability": sliders, "results": results, "bars": bars,
-                                "robustness_plot": rob_plot, "robustness": robustness, "summary": summary})
+                                "robustness_plot": rob_plot, "robustness": robustness, "summary": summary,
+                                "representations": reps, "multitask": multitask, "aux_weight": aux_weight,
+                                "modality_dropout": dropout, "ablation": ablation, "roc": roc,
+                                "calibration": calibration, "ablation_plot": abl_plot, "ablation_table": abl_table,
+                                "errors": errors, "sample": sample, "sample_strategy": sample_strategy,
+                                "word_method": word_method, "contributions": contributions, "words": words,
+                                "sample_image": sample_image, "sample_audio": sample_audio,
+                                "sample_info": sample_info, "report": report_state})
