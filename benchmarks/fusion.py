@@ -23,23 +23,30 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--strategies", nargs="+", default=None, help="default: all of them")
     parser.add_argument("--n-train", type=int, default=None, help="training samples per seed (default: the lab's)")
+    parser.add_argument("--representations", default=None,
+                        help="e.g. text=minilm,image=clip,audio=cnn (default: handcrafted; deep features are cached "
+                             "after the first run)")
     args = parser.parse_args(argv)
 
     from mmbench.fusion.lab import FusionSetting, compare
+    from mmbench.fusion.representations import parse_assignments
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     setting = FusionSetting(n_train=args.n_train) if args.n_train else FusionSetting()
+    reps = parse_assignments(args.representations) if args.representations else None
     start = time.perf_counter()
-    report = compare(args.strategies, seeds=args.seeds, setting=setting, progress=log)
+    report = compare(args.strategies, seeds=args.seeds, setting=setting, progress=log, representations=reps)
     wall = time.perf_counter() - start
     log(report.format_table())
     summary = report.summary()
     log(f"full comparison: {len(report.strategies)} strategies x {len(report.seeds)} seeds in {wall:.1f} s")
     return {"wall_seconds": round(wall, 2), "n_strategies": len(report.strategies), "n_seeds": len(report.seeds),
-            "best_strategy": summary.get("best_strategy"),
+            "representations": report.representations, "best_strategy": summary.get("best_strategy"),
+            "best_unimodal": summary.get("best_unimodal"),
             "gain_over_best_unimodal": summary.get("gain_over_best_unimodal"),
+            "macro_f1_mean": summary.get("macro_f1_mean"), "macro_f1_std": summary.get("macro_f1_std"),
             "under_3_minutes": wall < 180}
 
 

@@ -29,6 +29,7 @@ Examples:
   mmbench train tiny-clip --device cuda  retrain the offline tiny CLIP (writes assets/...)
   mmbench train prosody-cnn              retrain the fusion lab's audio CNN (2 min on one CPU core)
   mmbench eval video                     tiny video model, audio model and their fusion on held-out clips
+  mmbench bench video                    video decoding and VideoMAE classification vs raw PyAV / transformers
   mmbench train tiny-video               retrain the offline video + audio model (about 10 min on one CPU core)
   mmbench app                            start the web app (same as `python app.py`)
 
@@ -36,7 +37,7 @@ eval/bench print progress on stderr and one JSON object as the last line of stdo
 """
 
 MATCHING_EVAL_MODEL = "mmbench-tiny-clip"
-BENCHMARKS = ("matching", "retrieval", "fusion", "explain", "speech")
+BENCHMARKS = ("matching", "retrieval", "fusion", "explain", "speech", "video")
 EVALS = ("matching", "fusion", "explain", "speech", "video")
 
 
@@ -79,9 +80,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.task == "fusion":
         from .eval.fusion import evaluate_fusion
 
+        from .fusion.lab import TrainConfig
+
         seeds = (args.seed,) if args.seed is not None else (0, 1, 2)
+        from .fusion.representations import parse_assignments
+
+        reps = parse_assignments(args.representations) if args.representations else None
+        config = TrainConfig(multitask=args.multitask, modality_dropout=args.modality_dropout)
         _err(f"fusion lab: every strategy x seeds {list(seeds)} on the procedural sentiment data")
-        _json_line(evaluate_fusion(seeds=seeds, log=_err))
+        ablation = () if args.no_ablation else None
+        _json_line(evaluate_fusion(seeds=seeds, log=_err, representations=reps, config=config,
+                                   **({} if ablation is None else {"ablation": ablation})))
         return 0
     if args.task == "speech":
         return _eval_speech(args)
@@ -265,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="held-out clips with one modality degraded (default 500)")
     vd.add_argument("--fusion-a", type=float, default=None, help="video weight a (default: fitted at training)")
     vd.add_argument("--fusion-b", type=float, default=None, help="audio weight b (default: fitted at training)")
+
+    f = e.add_argument_group("fusion", "options of `mmbench eval fusion`")
+    f.add_argument("--representations", default=None,
+                   help="per-modality representations, e.g. text=minilm,image=clip,audio=cnn (default: handcrafted)")
+    f.add_argument("--multitask", action="store_true", help="auxiliary per-modality losses for every fusion strategy")
+    f.add_argument("--modality-dropout", type=float, default=0.0, help="P(a training sample loses one modality)")
+    f.add_argument("--no-ablation", action="store_true", help="skip the modality ablation (retraining without each modality)")
 
     b = sub.add_parser("bench", help="benchmarks: mmbench vs the raw library on the same model (JSON last line)",
                        description="Run benchmarks/<name>.py; extra arguments are passed to it (see --help there).")

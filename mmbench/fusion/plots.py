@@ -50,9 +50,8 @@ def roc_pr_figure(report: Any, strategies: Sequence[str] | None = None) -> Any:
     roc_ax.set_title("ROC, one class vs the rest", fontsize=10)
     pr_ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01))
     pr_ax.set_title("precision-recall, one class vs the rest", fontsize=10)
-    for ax in (roc_ax, pr_ax):
-        ax.legend(fontsize=6.5, loc="lower left" if ax is roc_ax else "lower left", frameon=False)
     roc_ax.legend(fontsize=6.5, loc="lower right", frameon=False)
+    pr_ax.legend(fontsize=6.5, loc="lower left", frameon=False)
     return fig
 
 
@@ -67,7 +66,7 @@ def calibration_figure(report: Any, strategies: Sequence[str] | None = None) -> 
         cal = report.curves(s)["calibration"]
         conf, acc, count = (np.asarray(cal[key], float) for key in ("confidence", "accuracy", "count"))
         keep = count > 0
-        ax.plot(conf[keep], acc[keep], "o-", color=_COLOURS[(k + 3) % len(_COLOURS)], ms=3 + 0 * k,
+        ax.plot(conf[keep], acc[keep], "o-", color=_COLOURS[(k + 3) % len(_COLOURS)], ms=3,
                 label=f"{s} (ECE {cal['ece']:.3f})")
     ax.set(xlabel="confidence (probability of the predicted class)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.01))
     ax.set_title("calibration (reliability diagram)", fontsize=10)

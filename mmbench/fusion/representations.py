@@ -122,6 +122,19 @@ def resolve(representations: Mapping[str, str] | None, modalities: Sequence[str]
     return out
 
 
+def parse_assignments(text: str) -> dict[str, str]:
+    """``"text=minilm,image=clip"`` -> ``{"text": "minilm", "image": "clip"}`` (checked), for command lines."""
+    out = {}
+    for part in (p.strip() for p in str(text).split(",") if p.strip()):
+        modality, sep, name = part.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInputError(f"Cannot read {part!r} as modality=representation.",
+                                    hint="Write e.g. text=minilm,image=clip,audio=cnn.")
+        out[modality.strip()] = name.strip()
+    resolve(out)
+    return out
+
+
 # -- the extractors ---------------------------------------------------------------------------------------
 def _pipeline(task: str, model: str) -> Any:
     from ..loading import pipeline
