@@ -101,3 +101,17 @@ def test_damaged_upload_shows_a_clear_error_and_the_app_recovers(page, scene_fil
     page.locator("#matching-image img").first.wait_for()
     page.locator("#matching-similarity-button").click()
     page.locator("#matching-heatmap img").first.wait_for()
+
+
+def test_explain_tab_shows_class_maps_side_by_side(page):
+    from mmbench.examples import example_files
+
+    page.locator("#tab-explain-button, button[role=tab]:has-text('Explain (image classification)')").first.click()
+    page.locator("#explain-image input[type=file]").set_input_files(example_files().photos["chelsea"])
+    wait = {"timeout": 60_000}  # the page's load events (model status lines) queue first
+    sync_api.expect(page.locator("#explain-predictions")).to_contain_text("Egyptian cat", **wait)  # top-5
+    sync_api.expect(page.locator("#explain-class input")).to_have_value("Egyptian cat", **wait)  # picker set
+    page.locator("#explain-button").click()
+    sync_api.expect(page.locator("#explain-gallery img")).to_have_count(2, **wait)  # Grad-CAM, Grad-CAM++
+    sync_api.expect(page.locator("#explain-gallery")).to_contain_text("Egyptian cat")
+    sync_api.expect(page.locator("#explain-download")).to_be_visible()
