@@ -28,8 +28,9 @@ def explain(pipe: Any, image: Any, target: Any, method: str | None = None, layer
         target: for image classification a class name (``"Egyptian cat"``, any case) or index;
             for image-text matching a free text: the map shows where the image matches it.
         method: see :func:`available_methods` (``"gradcam"``, ``"gradcam++"``, ``"hirescam"``,
-            ``"scorecam"``, ``"eigencam"``, ``"layercam"``...); None: ``"gradcam"`` for images,
-            ``"temporal-occlusion"`` for videos.
+            ``"scorecam"``, ``"eigencam"``, ``"layercam"``; for vision transformers also
+            ``"chefer"``, ``"rollout"``, ``"attention"``, see :mod:`.attention`...); None:
+            ``"gradcam"`` for images, ``"temporal-occlusion"`` for videos.
         layer: a name from :func:`available_layers`; None uses ``default_layer(pipe, method)``.
         **options: method options (``shifts=2`` averages maps over sub-patch shifts of the
             input; ``batch_size`` for ScoreCAM) and target options (``baseline="a photo"`` for
