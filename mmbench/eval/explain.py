@@ -82,7 +82,7 @@ def evaluate_explain(pipe: Any, *, n: int = 500, seed: int = EXPLAIN_SEED, metho
 
     Args:
         n: held-out items (scenes with one named object each).
-        methods: method ids (default: every CAM method the model supports).
+        methods: method ids (default: every image-map method the model supports: CAM, patch similarity, attention).
         layers: layers to evaluate each method at (default: the model's default layer only).
         n_slow: items for the slow methods (ScoreCAM: one forward pass per channel).
         n_sanity: items for the weight-randomisation check.
@@ -98,7 +98,7 @@ def evaluate_explain(pipe: Any, *, n: int = 500, seed: int = EXPLAIN_SEED, metho
     say = log or (lambda _msg: None)
     t0 = time.time()
     if methods is None:
-        methods = [m for m in available_methods(pipe) if METHODS[m].family in ("cam", "similarity")]
+        methods = [m for m in available_methods(pipe) if METHODS[m].family in ("cam", "similarity", "attention")]
     layers = layers or [None]
     items = explain_set(n, seed)
     chance = float(np.mean([box_fraction(s.objects[k].box, s.image.shape[:2]) for s, k, _ in items]))
