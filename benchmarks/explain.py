@@ -112,9 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
         "models": {r["model"]: {k: v for k, v in r.items() if k != "model"} for r in rows},
         "torch_threads": torch.get_num_threads(),
     }
-    print(json.dumps(result), flush=True)
     return result
 
 
 if __name__ == "__main__":
-    main()
+    print(json.dumps(main()), flush=True)

@@ -138,9 +138,8 @@ def main(argv: list[str] | None = None) -> dict:
         hnsw = rows["mmbench approximate (hnsw)"]
         result.update(hnsw_ms_per_query=round(hnsw["median"], 4), hnsw_recall=round(hnsw["recall"], 4),
                       hnsw_build_s=round(hnsw["build_s"], 2), hnsw_index=hnsw["index"])
-    print(json.dumps(result), flush=True)
     return result
 
 
 if __name__ == "__main__":
-    main()
+    print(json.dumps(main()), flush=True)
