@@ -31,14 +31,22 @@ Examples:
   mmbench eval video                     tiny video model, audio model and their fusion on held-out clips
   mmbench bench video                    video decoding and VideoMAE classification vs raw PyAV / transformers
   mmbench train tiny-video               retrain the offline video + audio model (about 10 min on one CPU core)
+  mmbench eval captioning                offline captioner + VQA on held-out scenes (attribute match, BLEU-4)
+  mmbench train tiny-captioner           retrain the offline captioner / VQA decoder (about 8 min on one CPU core)
+  mmbench eval text-to-image             offline tiny diffusion on 200 held-out prompts (prompt accuracy)
+  mmbench bench text-to-image            mmbench's text-to-image call vs the raw diffusers pipeline (ratio)
+  mmbench train tiny-diffusion --device cuda  retrain the offline text-to-image model (about 4 min on one GPU)
+  mmbench eval audio-generation          tiny text-to-sound model on 100 held-out prompts (count and pitch
+                                         direction recovered by librosa) + espeak-ng speech check
+  mmbench train tiny-sound               retrain the offline text-to-sound model (about 5 min on one CPU core)
   mmbench app                            start the web app (same as `python app.py`)
 
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
 """
 
 MATCHING_EVAL_MODEL = "mmbench-tiny-clip"
-BENCHMARKS = ("matching", "retrieval", "fusion", "explain", "speech", "video")
-EVALS = ("matching", "fusion", "explain", "speech", "video")
+BENCHMARKS = ("matching", "retrieval", "fusion", "explain", "speech", "video", "text-to-image")
+EVALS = ("matching", "fusion", "explain", "speech", "video", "captioning", "text-to-image", "audio-generation")
 
 
 def _json_line(obj: dict) -> None:
@@ -96,6 +104,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _eval_speech(args)
     if args.task == "video":
         return _eval_video(args)
+    if args.task == "captioning":
+        return _eval_captioning(args)
+    if args.task == "text-to-image":
+        return _eval_text_to_image(args)
+    if args.task == "audio-generation":
+        return _eval_audio_generation(args)
     from .loading import pipeline
 
     # explanations run in float32 on every device (ScoreCAM needs it; half precision blurs gradients)
@@ -140,6 +154,57 @@ def _eval_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_captioning(args: argparse.Namespace) -> int:
+    from .eval.captioning import EVAL_SEED, evaluate_captioning
+    from .loading import pipeline
+
+    model = args.model if args.model != MATCHING_EVAL_MODEL else "mmbench-tiny-captioner"
+    cap = pipeline("image-to-text", model=model, device=args.device)
+    vqa = pipeline("visual-question-answering", model=args.vqa_model, device=args.device) if args.n_questions else None
+    for pipe in (cap, vqa):
+        if pipe is not None and pipe.notice:
+            _err(f"note: {pipe.notice}")
+    _err(f"captioning with {cap.describe()}" + (f"; answering with {vqa.describe()}" if vqa else ""))
+    _json_line(evaluate_captioning(cap, vqa, n=args.n_images, n_questions=args.n_questions,
+                                   n_attention=args.n_attention, seed=EVAL_SEED if args.seed is None else args.seed,
+                                   decoding={"num_beams": args.num_beams}, log=_err, on_result=_json_line))
+    return 0
+
+
+def _eval_text_to_image(args: argparse.Namespace) -> int:
+    from .eval.text_to_image import EVAL_SEED, evaluate_pipeline
+    from .loading import pipeline
+
+    model = args.model if args.model != MATCHING_EVAL_MODEL else "mmbench-tiny-diffusion"
+    pipe = pipeline("text-to-image", model=model, device=args.device)
+    if pipe.notice:
+        _err(f"note: {pipe.notice}")
+    _err(f"generating {args.n_prompts} held-out prompts with {pipe.describe()}")
+    _json_line(evaluate_pipeline(pipe, n=args.n_prompts, steps=args.t2i_steps, guidance=args.guidance,
+                                 seed=EVAL_SEED if args.seed is None else args.seed, on_result=_json_line))
+    return 0
+
+
+def _eval_audio_generation(args: argparse.Namespace) -> int:
+    from .errors import MMBenchError
+    from .eval.audio_generation import EVAL_SEED, evaluate_audio_generation
+    from .loading import pipeline
+
+    model = args.model if args.model != MATCHING_EVAL_MODEL else "mmbench-tiny-sound"
+    pipe = pipeline("text-to-audio", model=model, device=args.device)
+    speech = None
+    if args.speech_model.lower() != "none":
+        try:
+            speech = pipeline("text-to-speech", model=args.speech_model, device=args.device)
+        except MMBenchError as err:  # e.g. espeak-ng not installed: still score the sound model
+            _err(f"speech check skipped: {err}")
+    _err(f"generating {args.n_sound_prompts} held-out sound prompts with {pipe.describe()}")
+    _json_line(evaluate_audio_generation(pipe, n=args.n_sound_prompts, n_unseen=args.n_unseen,
+                                         seed=EVAL_SEED if args.seed is None else args.seed, speech_pipe=speech,
+                                         log=_err, on_result=_json_line))
+    return 0
+
+
 def _eval_explain(pipe, args: argparse.Namespace) -> int:
     from .eval.explain import EXPLAIN_SEED, evaluate_explain
 
@@ -163,7 +228,7 @@ def _eval_explain(pipe, args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:
     import runpy
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{args.name}.py"
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / f"{args.name.replace('-', '_')}.py"
     if not script.is_file():
         _err(f"benchmark script not found: {script} (benchmarks live in the repository's benchmarks/ folder)")
         return 2
@@ -181,6 +246,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train_prosody_cnn(args)
     if args.name == "tiny-video":
         return _train_tiny_video(args)
+    if args.name == "tiny-captioner":
+        return _train_tiny_captioner(args)
+    if args.name == "tiny-diffusion":
+        return _train_tiny_diffusion(args)
+    if args.name == "tiny-sound":
+        return _train_tiny_sound(args)
     from .train.tiny_clip import TrainConfig, train
 
     if args.name != "tiny-clip":
@@ -218,6 +289,48 @@ def _train_tiny_video(args: argparse.Namespace) -> int:
     device = "cpu" if args.device == "auto" else args.device
     cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, device=device, **extra)
     _err(f"training tiny-video -> {out}")
+    _model, summary = train(cfg, out, log=_err)
+    _json_line(summary)
+    return 0
+
+
+def _train_tiny_captioner(args: argparse.Namespace) -> int:
+    from .registry import get_spec
+    from .train.tiny_captioner import TrainConfig, train
+
+    out = Path(args.out) if args.out else get_spec("mmbench-tiny-captioner").assets_path
+    extra = json.loads(args.config) if args.config else {}
+    device = "cpu" if args.device == "auto" else args.device
+    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, device=device, **extra)
+    _err(f"training tiny-captioner -> {out}")
+    _model, summary = train(cfg, out, log=_err)
+    _json_line(summary)
+    return 0
+
+
+def _train_tiny_diffusion(args: argparse.Namespace) -> int:
+    from .registry import get_spec
+    from .train.tiny_diffusion import TrainConfig, train
+
+    out = Path(args.out) if args.out else get_spec("mmbench-tiny-diffusion").assets_path
+    extra = json.loads(args.config) if args.config else {}  # steps, batch_size, lr...: see TrainConfig
+    device = "cpu" if args.device == "auto" else args.device
+    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, device=device,
+                      workers=max(1, args.workers), **extra)
+    _err(f"training tiny-diffusion -> {out}")
+    _model, summary = train(cfg, out, log=_err)
+    _json_line(summary)
+    return 0
+
+
+def _train_tiny_sound(args: argparse.Namespace) -> int:
+    from .registry import get_spec
+    from .train.tiny_sound import TrainConfig, train
+
+    out = Path(args.out) if args.out else get_spec("mmbench-tiny-sound").assets_path
+    extra = json.loads(args.config) if args.config else {}  # clips, steps, batch_size, kl_weight...: see TrainConfig
+    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, **extra)
+    _err(f"training tiny-sound -> {out}")
     _model, summary = train(cfg, out, log=_err)
     _json_line(summary)
     return 0
@@ -274,6 +387,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="held-out clips with one modality degraded (default 500)")
     vd.add_argument("--fusion-a", type=float, default=None, help="video weight a (default: fitted at training)")
     vd.add_argument("--fusion-b", type=float, default=None, help="audio weight b (default: fitted at training)")
+    cp = e.add_argument_group("captioning", "options of `mmbench eval captioning` (one JSON line per metric group, "
+                                            "then a summary: attribute_match, bleu4, vqa_accuracy, model)")
+    cp.add_argument("--n-images", type=int, default=500, help="held-out scenes to caption (default 500)")
+    cp.add_argument("--n-questions", type=int, default=1000, help="held-out VQA questions, balanced by kind "
+                                                                 "(default 1000; 0 skips VQA)")
+    cp.add_argument("--n-attention", type=int, default=200, help="scenes for the per-word attention pointing game "
+                                                                "(default 200)")
+    cp.add_argument("--vqa-model", default="mmbench-tiny-vqa", help="VQA registry name (default mmbench-tiny-vqa)")
+    cp.add_argument("--num-beams", type=int, default=1, help="beam width for captions (default 1: greedy)")
+    ti = e.add_argument_group("text-to-image", "options of `mmbench eval text-to-image` (one JSON line per prompt, "
+                                               "then a summary: prompt_accuracy, colour_accuracy, shape_accuracy, "
+                                               "seconds_per_image, model)")
+    ti.add_argument("--n-prompts", type=int, default=200, help="held-out prompts (default 200)")
+    ti.add_argument("--t2i-steps", type=int, default=None, help="denoising steps (default: the model's)")
+    ti.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
+    ag = e.add_argument_group("audio-generation", "options of `mmbench eval audio-generation` (one JSON line per "
+                                                  "prompt, then a summary: prompt_accuracy, count_accuracy, "
+                                                  "direction_accuracy, speech_ok, speech_seconds, model)")
+    ag.add_argument("--n-sound-prompts", type=int, default=100, help="held-out sound prompts (default 100)")
+    ag.add_argument("--n-unseen", type=int, default=40,
+                    help="prompts of (sound, count, direction) combinations never seen in training (default 40)")
+    ag.add_argument("--speech-model", default="espeak-ng", help="text-to-speech model for the speech check "
+                                                                "(default espeak-ng; 'none' skips it)")
 
     f = e.add_argument_group("fusion", "options of `mmbench eval fusion`")
     f.add_argument("--representations", default=None,
@@ -288,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (try: mmbench bench NAME --help)")
 
     t = sub.add_parser("train", help="train one of mmbench's own offline models")
-    t.add_argument("name", choices=["tiny-clip", "prosody-cnn", "tiny-video"])
+    t.add_argument("name", choices=["tiny-clip", "prosody-cnn", "tiny-video", "tiny-captioner", "tiny-diffusion",
+                                    "tiny-sound"])
     t.add_argument("--steps", type=int, default=8000)
     t.add_argument("--batch-size", type=int, default=256)
     t.add_argument("--lr", type=float, default=1e-3)
