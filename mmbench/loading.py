@@ -30,6 +30,11 @@ TASK_PIPELINES: dict[str, str] = {
     "audio-classification": "mmbench.pipelines.audio_classification:AudioClassificationPipeline",
     "speech-recognition": "mmbench.pipelines.speech:SpeechRecognitionPipeline",
     "video-classification": "mmbench.pipelines.video:VideoClassificationPipeline",
+    "text-to-speech": "mmbench.pipelines.audio_generation:TextToSpeechPipeline",
+    "text-to-audio": "mmbench.pipelines.audio_generation:TextToAudioPipeline",
+    "image-to-text": "mmbench.pipelines.captioning:ImageCaptioningPipeline",
+    "visual-question-answering": "mmbench.pipelines.vqa:VisualQuestionAnsweringPipeline",
+    "text-to-image": "mmbench.pipelines.text_to_image:TextToImagePipeline",
 }
 
 #: The process-wide model cache (bounded by count and memory).

@@ -23,6 +23,17 @@ LOADERS: dict[str, str] = {
     "tiny_video": "mmbench.backends.tiny_video:load",
     "transformers_videomae": "mmbench.backends.hf_video:load_videomae",
     "transformers_xclip": "mmbench.backends.hf_video:load_xclip",
+    "espeak_ng": "mmbench.backends.espeak_ng:load",
+    "piper": "mmbench.backends.piper_tts:load",
+    "transformers_vits": "mmbench.backends.hf_vits:load",
+    "transformers_musicgen": "mmbench.backends.hf_musicgen:load",
+    "composer": "mmbench.backends.composer:load",
+    "tiny_sound": "mmbench.backends.tiny_sound:load",
+    "tiny_captioner": "mmbench.backends.tiny_captioner:load",
+    "transformers_blip": "mmbench.backends.hf_blip:load_captioner",
+    "transformers_blip_vqa": "mmbench.backends.hf_blip:load_vqa",
+    "diffusers": "mmbench.backends.diffusers_t2i:load",
+    "tiny_diffusion": "mmbench.backends.tiny_diffusion:load",
 }
 
 

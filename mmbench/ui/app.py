@@ -15,6 +15,10 @@ from typing import Any
 
 import gradio as gr
 
+from .audio_tab import TAB_TITLE as AUDIO_TITLE
+from .audio_tab import build_audio_tab
+from .captioning_tab import TAB_TITLE as CAPTIONING_TITLE
+from .captioning_tab import build_captioning_tab
 from .common import TabParts
 from .explain_panel import TAB_TITLE as EXPLAIN_TITLE
 from .explain_panel import build_explain_tab
@@ -24,6 +28,10 @@ from .matching_tab import TAB_TITLE as MATCHING_TITLE
 from .matching_tab import build_matching_tab
 from .speech_tab import TAB_TITLE as SPEECH_TITLE
 from .speech_tab import build_speech_tab
+from .text_to_image_tab import TAB_TITLE as TEXT_TO_IMAGE_TITLE
+from .text_to_image_tab import build_text_to_image_tab
+from .video_tab import TAB_TITLE as VIDEO_TITLE
+from .video_tab import build_video_tab
 
 log = logging.getLogger("mmbench.ui")
 
@@ -43,6 +51,10 @@ TABS: list[TabSpec] = [
     TabSpec(FUSION_TITLE, "fusion", build_fusion_tab),
     TabSpec(EXPLAIN_TITLE, "explain", build_explain_tab),
     TabSpec(SPEECH_TITLE, "speech", build_speech_tab),
+    TabSpec(CAPTIONING_TITLE, "captioning", build_captioning_tab),
+    TabSpec(TEXT_TO_IMAGE_TITLE, "text-to-image", build_text_to_image_tab),
+    TabSpec(VIDEO_TITLE, "video", build_video_tab),
+    TabSpec(AUDIO_TITLE, "audio", build_audio_tab),
 ]
 
 #: Upload limit per file (Gradio refuses larger uploads before they reach a handler).
