@@ -380,8 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = e.add_argument_group("speech", "options of `mmbench eval speech`")
     sp.add_argument("--beam-size", type=int, default=5, help="beam-search width (default 5; 1 = greedy)")
     vd = e.add_argument_group("video", "options of `mmbench eval video` (one JSON line per set and modality, then "
-                                       "a summary: accuracy, audio_accuracy, fusion_accuracy, fusion_gain, "
-                                       "fusion_weights, and the same on clips where one modality is ambiguous)")
+                                       "a summary: accuracy and audio_accuracy on clean clips; fusion_accuracy and "
+                                       "fusion_gain over the better single modality on clips where one modality is "
+                                       "ambiguous; fusion_weights)")
     vd.add_argument("--n-clips", type=int, default=500, help="standard held-out clips (default 500)")
     vd.add_argument("--n-ambiguous", type=int, default=500,
                     help="held-out clips with one modality degraded (default 500)")

@@ -126,6 +126,21 @@ def _source(video: Any) -> tuple[Any, str]:
                      f"procedural Clip, not {type(video).__name__}.")
 
 
+def reusable(video: Any) -> Any:
+    """``video`` unchanged, except that a binary file object becomes its bytes (it can then be opened twice:
+    once to check the header, once to decode)."""
+    from .validate import _read_file_like
+
+    if hasattr(video, "read") and not isinstance(video, (str, bytes, bytearray, memoryview, os.PathLike)):
+        if isinstance(video, io.TextIOBase):
+            raise VideoError("The video file was opened in text mode.", hint="Open it in binary mode ('rb').")
+        data = _read_file_like(video, what="video", error=VideoError)
+        if not data:
+            raise VideoError("The video file is empty (0 bytes).", hint="Upload the file again.")
+        return data
+    return video
+
+
 def _open(source: Any, name: str) -> Any:
     av = _av()
     if isinstance(source, io.BytesIO):
@@ -459,6 +474,7 @@ def load_video(video: Any, *, clip_len: int = 16, stride: int = 1, max_windows: 
             out.audio, out.sample_rate = _resampled(np.asarray(audio, np.float32), int(sr), sample_rate), sample_rate
         return out
 
+    video = reusable(video)
     info = validate_video(video, max_seconds=max_seconds, max_pixels=max_pixels)
     source, name = _source(video)
     n = info.n_frames or int(MAX_SAMPLED_FRAMES)

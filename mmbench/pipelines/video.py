@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError, VideoError
-from ..video_io import Video, load_video
+from ..video_io import Video, load_video, reusable
 from .base import Pipeline
 from .classification import Prediction, lookup_class
 
@@ -158,6 +158,7 @@ class VideoClassificationPipeline(Pipeline):
         clip_len = self.clip_len if clip_len is None else clip_len
         if isinstance(video, Video):
             return video
+        video = reusable(video)  # a file object is read once, then checked and decoded from its bytes
         if stride is None:
             n = _frame_count(video)
             stride = self.default_stride

@@ -34,7 +34,7 @@ EVAL_SEED = 20_001
 @dataclass
 class TrainConfig:
     video_steps: int = 1500
-    audio_steps: int = 500
+    audio_steps: int = 400
     batch_size: int = 32
     lr: float = 2e-3
     min_lr: float = 2e-5
