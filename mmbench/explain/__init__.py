@@ -16,6 +16,8 @@ captum integrated gradients) and :mod:`.audio` time-frequency occlusion maps on 
 (:func:`explain_spectrogram`).
 :mod:`.temporal` explains video classifiers along time (temporal occlusion, :func:`explain_video`,
 also reached by :func:`explain` with a video pipeline).
+:mod:`.captioning` gives a captioner's per-word cross-attention maps (:func:`explain_caption`; also
+:func:`explain` with an image-to-text pipeline and a caption word as the target).
 """
 
 from .adapters import ClassTarget, ExplainAdapter, TextTarget, TokenGrid, get_adapter
@@ -35,10 +37,12 @@ __all__ = [
     "SpectrogramAttribution", "SpectrogramModel", "TEXT_METHODS", "TextModel", "WordAttribution",
     "explain_spectrogram", "explain_words",
     "TEMPORAL_METHODS", "TemporalExplanation", "explain_video",
+    "explain_caption", "RecordedCrossAttention",
 ]
 
 #: names served lazily (their modules register methods, which load_methods() does in its own order)
-_LAZY = {"attention_maps": ".attention", "AttentionTap": ".taps", "CrossAttentionRecorder": ".cross_attention"}
+_LAZY = {"attention_maps": ".attention", "AttentionTap": ".taps", "CrossAttentionRecorder": ".cross_attention",
+         "explain_caption": ".captioning", "RecordedCrossAttention": ".captioning"}
 
 
 def __getattr__(name: str):

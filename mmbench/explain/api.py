@@ -19,6 +19,8 @@ def explain(pipe: Any, image: Any, target: Any, method: str | None = None, layer
             **options: Any) -> Explanation:
     """Explain why ``pipe``'s model gives ``target`` its score on ``image``.
 
+    With an image-to-text pipeline, ``target`` is a word of the caption the model writes (or its
+    index) and the answer is that word's cross-attention map (``options``: decoding settings).
     With a video-classification pipeline, ``image`` is a video and the answer is a
     :class:`~.temporal.TemporalExplanation` (which frames mattered; see :func:`~.temporal.explain_video`).
 
@@ -47,6 +49,12 @@ def explain(pipe: Any, image: Any, target: Any, method: str | None = None, layer
         from .temporal import explain_video
 
         return explain_video(pipe, image, target, method=method or "temporal-occlusion", layer=layer, **options)
+    if getattr(pipe, "task", None) == "image-to-text":  # a caption word's cross-attention map
+        from .captioning import explain_word
+
+        if method not in (None, "cross-attention") or layer is not None:
+            raise InvalidInputError("Captioners are explained by their cross-attention only: leave method and layer unset.")
+        return explain_word(pipe, image, target, **options)
     return explain_batch(pipe, [image], [target], method=method or "gradcam", layer=layer, **options)[0]
 
 
