@@ -18,6 +18,17 @@ TINY_SD = ModelSpec(name="tiny-sd-test", task="text-to-image", tier="online", ba
                              "sizes": [16, 64]})
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These models are small: one thread is as fast as two, and many times faster on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def sd_pipe():
     return mmbench.pipeline("text-to-image", TINY_SD, device="cpu")

@@ -41,11 +41,11 @@ the same image, so each result below is labelled with its seed. Leave the seed e
 """
 
 EXAMPLES_WORLD = [
-    ["a red circle", "", 7, 25, 3.0],
-    ["a photo of a blue square", "", 11, 25, 3.0],
-    ["a large yellow triangle", "", 3, 25, 3.0],
-    ["a green ring left of a purple cross", "", 5, 25, 3.0],
-    ["an orange diamond", "", 42, 25, 5.0],
+    ["a red circle", "", 7, 10, 3.0],
+    ["a photo of a blue square", "", 11, 10, 3.0],
+    ["a large yellow triangle", "", 3, 10, 3.0],
+    ["a green ring left of a purple cross", "", 5, 10, 3.0],
+    ["an orange diamond", "", 42, 10, 5.0],
 ]
 EXAMPLES_PHOTO = [
     ["a watercolour painting of a lighthouse at sunset", "blurry, low quality", 1, 1, 0.0],
@@ -190,7 +190,7 @@ def build_text_to_image_tab() -> TabParts:
                 seed = gr.Number(None, label="Seed (empty = random)", precision=0, minimum=0, elem_id="t2i-seed")
                 n_images = gr.Slider(1, 8, value=4, step=1, label="Images", elem_id="t2i-n-images")
             with gr.Row():
-                steps = gr.Slider(1, 200, value=25, step=1, label="Steps", elem_id="t2i-steps")
+                steps = gr.Slider(1, 200, value=10, step=1, label="Steps", elem_id="t2i-steps")
                 guidance = gr.Slider(0.0, 15.0, value=3.0, step=0.5, label="Guidance", elem_id="t2i-guidance")
             size = gr.Slider(32, 1024, value=32, step=8, label="Size (width = height, pixels)", elem_id="t2i-size")
             with gr.Row():
