@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -80,13 +78,12 @@ def test_show_word_without_a_caption_is_empty():
     assert captioning_tab.show_word(0, 0.5, None) is None
 
 
-def test_eval_captioning_cli_reports_plain_keys():
-    out = subprocess.run([sys.executable, "-m", "mmbench.cli", "eval", "captioning", "--n-images", "40",
-                          "--n-questions", "50", "--n-attention", "8", "--seed", "20600"],
-                         capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
-                                                                            "OMP_NUM_THREADS": "1"})
-    assert out.returncode == 0, out.stderr
-    lines = [json.loads(x) for x in out.stdout.strip().splitlines()]
+def test_eval_captioning_cli_reports_plain_keys(capsys):
+    from mmbench.cli import main
+
+    assert main(["eval", "captioning", "--n-images", "40", "--n-questions", "50", "--n-attention", "8",
+                 "--seed", "20600"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [g["group"] for g in lines[:-1]] == ["captioning", "attention", "vqa"]
     summary = lines[-1]
     assert summary["model"] == "mmbench-tiny-captioner" and summary["seed"] == 20600
