@@ -324,14 +324,16 @@ def _read_frames(container: Any, info: VideoInfo, wanted: np.ndarray, short_side
     seek_gap = max(int(4 * fps), 64)  # decoding through a shorter gap is cheaper than a seek
     pos = 0
     last_index = -1
+    sought = None  # the target of the last seek: it lands on the keyframe before it, never seek twice for one
     frames_iter = None
     try:
         while pos < len(targets):
             target = targets[pos]
-            if frames_iter is None or target - last_index > seek_gap:
+            if frames_iter is None or (target - last_index > seek_gap and target != sought):
                 if frames_iter is not None or target > seek_gap:
                     ts = int((start_time + max(0.0, target / fps - 1.0)) / stream.time_base)
                     container.seek(ts, stream=stream, backward=True, any_frame=False)
+                    sought = target
                 frames_iter = container.decode(stream)
                 last_index = -1
             frame = next(frames_iter, None)
@@ -510,12 +512,13 @@ def _resampled(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 # Writing
 # --------------------------------------------------------------------------------------------
 def write_video(path: str | os.PathLike, frames: Any, fps: float, audio: Any = None, sample_rate: int = 16000,
-                scale: int = 1, codec: str = "libx264") -> Path:
+                scale: int = 1, codec: str = "libx264", options: dict[str, str] | None = None) -> Path:
     """Write ``(T, H, W, 3)`` uint8 frames (and optional mono float audio) to an MP4 that browsers play.
 
     H.264 (``libx264``, yuv420p, CRF 18) with AAC sound by default; ``codec="mpeg4"`` for builds
     without x264. ``scale`` enlarges each frame by pixel repetition (crisp procedural clips).
-    Sides are padded to even sizes (yuv420p needs them).
+    Sides are padded to even sizes (yuv420p needs them). ``options``: FFmpeg codec options, e.g.
+    ``{"g": "250", "sc_threshold": "0"}`` for a keyframe exactly every 250 frames.
     """
     import fractions
 
@@ -533,8 +536,7 @@ def write_video(path: str | os.PathLike, frames: Any, fps: float, audio: Any = N
     with av.open(str(path), mode="w") as out:
         vs = out.add_stream(codec, rate=rate)
         vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        if codec == "libx264":
-            vs.options = {"crf": "18", "preset": "veryfast"}
+        vs.options = {**({"crf": "18", "preset": "veryfast"} if codec == "libx264" else {}), **(options or {})}
         aus = None
         if audio is not None:
             aus = out.add_stream("aac", rate=int(sample_rate))

@@ -146,15 +146,18 @@ def test_sampling_windows():
         sample_windows(100, clip_len=0)
 
 
+@pytest.mark.timeout(120)
 def test_long_videos_are_sampled_by_seeking(tmp_path):
-    n = 900  # 30 s at 30 fps; each frame's number is written in its pixels
+    n = 1800  # 60 s at 30 fps, a keyframe every 250 frames; each frame's number is written in its pixels
     frames = np.zeros((n, 32, 32, 3), np.uint8)
     frames[..., 0] = (np.arange(n) % 256)[:, None, None]
-    frames[..., 1] = (np.arange(n) // 256 * 60)[:, None, None]
-    path = write_video(tmp_path / "counter.mp4", frames, 30)
-    video = load_video(path, clip_len=8, stride=4, max_windows=4)
-    decoded = video.frames[:, 16, 16, 0].astype(int) + np.round(video.frames[:, 16, 16, 1] / 60).astype(int) * 256
-    assert np.abs(decoded - video.indices).max() <= 4 and video.indices.max() > 800
+    frames[..., 1] = (np.arange(n) // 256 * 30)[:, None, None]
+    path = write_video(tmp_path / "counter.mp4", frames, 30, options={"g": "250", "sc_threshold": "0"})
+    for windows in (2, 5):  # the last window starts 239 frames after a keyframe: one seek, then decode forward
+        video = load_video(path, clip_len=16, stride=4, max_windows=windows)
+        decoded = video.frames[:, 16, 16, 0].astype(int) + np.round(video.frames[:, 16, 16, 1] / 30).astype(int) * 256
+        assert np.abs(decoded - video.indices).max() <= 4 and video.indices.max() == n - 1
+        assert len(video.windows) == windows
 
 
 @pytest.mark.parametrize("kind, message", [
@@ -379,6 +382,7 @@ def test_video_tab_handlers_return_messages_not_tracebacks(files, monkeypatch):
             (lambda: video_tab.classify(model, path, "", 99, 0, 0), "Top-k must be from 1 to 10"),
             (lambda: video_tab.fuse_audio_video(files["silent_film"], 1, 1), "no audio track"),
             (lambda: video_tab.refuse(None, 1, 1), "first"),
+            (lambda: video_tab.refuse(state, -1, 1), "must be from 0 to 10"),
             (lambda: video_tab.explain_frames(model, path, "", "dancing", 1, 0, 0), "not a class")):
         with pytest.raises(gr.Error) as err:
             call()
@@ -395,3 +399,19 @@ def test_eval_video_prints_json_lines_with_plain_keys():
         assert -1.0 <= summary[key] <= 1.0, key
     assert set(summary["fusion_weights"]) == {"a", "b"} and summary["accuracy"] >= 0.8
     assert {row["modality"] for row in lines[:-1] if row.get("set") == "standard"} == {"video", "audio", "fused"}
+
+
+def test_video_endpoints_through_the_served_app(app_url, files):
+    """The named endpoints, called as a user would with gradio_client (example file served back, bad file refused)."""
+    gradio_client = pytest.importorskip("gradio_client")
+    client = gradio_client.Client(app_url, verbose=False)
+    model = f"{TINY} (offline)"
+    path, info = client.predict("moving left", "none", 2, api_name="/make_video_example")
+    assert path.endswith(".mp4") and "moving left" in info
+    top, _plot, windows, _status = client.predict(model, gradio_client.handle_file(path), "", 3, 0, 0,
+                                                  api_name="/classify_video")
+    assert top["label"] == "moving left" and windows["model"] == TINY
+    _plot, text = client.predict(gradio_client.handle_file(path), 2.7, 3.4, api_name="/fuse_audio_video")  # the State stays on the server
+    assert "Fused" in text
+    with pytest.raises(Exception, match="could not be opened"):
+        client.predict(model, gradio_client.handle_file(files["garbage"]), "", 3, 0, 0, api_name="/classify_video")

@@ -102,8 +102,11 @@ class HFXClipBackend:
 
 
 def _require_transformers(spec: ModelSpec) -> None:
+    import importlib.util
+
     try:
-        import transformers  # noqa: F401
+        if importlib.util.find_spec("transformers") is None:
+            raise ImportError("transformers")
     except ImportError as err:  # pragma: no cover - transformers is in requirements.txt
         from ..errors import DependencyError
 
@@ -111,11 +114,18 @@ def _require_transformers(spec: ModelSpec) -> None:
                               hint="pip install transformers") from err
 
 
-def _pretrained(spec: ModelSpec, model_cls: Any, processor_cls: Any, what: str) -> tuple[Any, Any]:
-    import torch
+def _pretrained(spec: ModelSpec, model_cls_name: str, processor_cls_name: str, what: str) -> tuple[Any, Any]:
+    import os
 
     source = spec.source
     local_only, why = _local_only(source)
+    if local_only and why and not os.path.isdir(source) and _hub.cached_hub_file(source, "config.json") is None:
+        # fail fast (no transformers import, no retries): pipeline() falls back to the offline model at once
+        raise _hub.unavailable(spec, what, f"it is not in the local Hugging Face cache and {why}")
+    import torch
+    import transformers
+
+    model_cls, processor_cls = getattr(transformers, model_cls_name), getattr(transformers, processor_cls_name)
     try:
         try:
             model = model_cls.from_pretrained(source, use_safetensors=True, local_files_only=local_only,
@@ -152,9 +162,7 @@ def load_videomae(spec: ModelSpec, device: Any, dtype: Any) -> HFVideoMAEBackend
             model = VideoMAEForVideoClassification(config).eval()
         return HFVideoMAEBackend(spec, model, _image_processor(int(config.image_size), spec.options), device, dtype,
                                  note=RANDOM_NOTE)
-    from transformers import VideoMAEForVideoClassification, VideoMAEImageProcessor
-
-    model, processor = _pretrained(spec, VideoMAEForVideoClassification, VideoMAEImageProcessor,
+    model, processor = _pretrained(spec, "VideoMAEForVideoClassification", "VideoMAEImageProcessor",
                                    f"the VideoMAE checkpoint '{spec.source}'")
     return HFVideoMAEBackend(spec, model, processor, device, dtype)
 
@@ -174,7 +182,5 @@ def load_xclip(spec: ModelSpec, device: Any, dtype: Any) -> HFXClipBackend:
         processor = XCLIPProcessor(image_processor=_image_processor(int(config.vision_config.image_size), spec.options),
                                    tokenizer=tokenizer)
         return HFXClipBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
-    from transformers import XCLIPModel, XCLIPProcessor
-
-    model, processor = _pretrained(spec, XCLIPModel, XCLIPProcessor, f"the X-CLIP checkpoint '{spec.source}'")
+    model, processor = _pretrained(spec, "XCLIPModel", "XCLIPProcessor", f"the X-CLIP checkpoint '{spec.source}'")
     return HFXClipBackend(spec, model, processor, device, dtype)

@@ -42,6 +42,7 @@ MAX_CLIP_LEN = 64
 MAX_STRIDE = 64
 MAX_OCCLUSION_WINDOW = 9
 EXAMPLE_SCALE = 4  # procedural clips are 64x64: shown 256x256
+MAX_WEIGHT = 10.0  # largest fusion weight on the sliders (the fitted ones are about 2.7 and 3.4)
 
 TINY_MODEL_NOTE = ("The offline tiny video model only knows mmbench's procedural clips: one shape moving left, "
                    "right, up or down, growing, shrinking, rotating, blinking or bouncing. Make a procedural clip "
@@ -125,9 +126,9 @@ def _weight(value: Any, name: str) -> float:
     try:
         w = float(value)
     except (TypeError, ValueError):
-        raise user_error(f"The weight {name} must be a number from 0 to 3, not {value!r}.") from None
-    if not 0.0 <= w <= 3.0:
-        raise user_error(f"The weight {name} must be from 0 to 3, not {w:g}.")
+        raise user_error(f"The weight {name} must be a number from 0 to {MAX_WEIGHT:g}, not {value!r}.") from None
+    if not 0.0 <= w <= MAX_WEIGHT:
+        raise user_error(f"The weight {name} must be from 0 to {MAX_WEIGHT:g}, not {w:g}.")
     return w
 
 
@@ -302,8 +303,10 @@ def build_video_tab() -> TabParts:
     with gr.Accordion("Audio-visual fusion  S(t) = a·S_v(t) + b·S_a(t)  (tiny model, procedural clips)", open=True):
         gr.Markdown(FUSION_HELP)
         with gr.Row():
-            a = gr.Slider(0.0, 3.0, value=round(default_a, 2), step=0.01, label="a (video weight)", elem_id="video-a")
-            b = gr.Slider(0.0, 3.0, value=round(default_b, 2), step=0.01, label="b (audio weight)", elem_id="video-b")
+            a = gr.Slider(0.0, MAX_WEIGHT, value=round(min(default_a, MAX_WEIGHT), 2), step=0.01, label="a (video weight)",
+                          elem_id="video-a")
+            b = gr.Slider(0.0, MAX_WEIGHT, value=round(min(default_b, MAX_WEIGHT), 2), step=0.01, label="b (audio weight)",
+                          elem_id="video-b")
             fuse_button = gr.Button("Fuse picture and sound", elem_id="video-fuse")
         fusion_plot = gr.Plot(label="Video-only, audio-only and fused scores", format="png", elem_id="video-fusion")
         fusion_info = gr.Markdown(elem_id="video-fusion-info")
