@@ -65,13 +65,16 @@ def raw_decode(path: Path, indices: np.ndarray) -> np.ndarray:
     return np.stack([kept[int(i)] for i in indices])
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
+def timed_pair(first, second, repeats: int) -> tuple[float, object, float, object]:
+    """Median seconds and last result of two callables, run alternately (so a busy machine slows both alike)."""
+    times: tuple[list, list] = ([], [])
+    outs = [None, None]
     for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
+        for k, fn in enumerate((first, second)):
+            start = time.perf_counter()
+            outs[k] = fn()
+            times[k].append(time.perf_counter() - start)
+    return statistics.median(times[0]), outs[0], statistics.median(times[1]), outs[1]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -99,9 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
     # -- decoding -------------------------------------------------------------------------------------
     clip_len, stride = 16, 4
     sampled = load_video(path, clip_len=clip_len, stride=stride, max_windows=args.windows, short_side=None)
-    t_mm, _ = timed(lambda: load_video(path, clip_len=clip_len, stride=stride, max_windows=args.windows,
-                                       short_side=None), args.repeats)
-    t_raw, raw = timed(lambda: raw_decode(path, sampled.indices), args.repeats)
+    t_mm, _, t_raw, raw = timed_pair(lambda: load_video(path, clip_len=clip_len, stride=stride,
+                                                        max_windows=args.windows, short_side=None),
+                                     lambda: raw_decode(path, sampled.indices), args.repeats)
     decode_diff = float(np.abs(raw.astype(np.int16) - sampled.frames.astype(np.int16)).mean())
     log(f"decode {len(sampled.indices)} of {int(args.seconds * 30)} frames: mmbench {t_mm * 1000:.0f} ms, "
         f"PyAV decode-all {t_raw * 1000:.0f} ms (mean abs pixel difference {decode_diff:.2f})")
@@ -124,8 +127,7 @@ def main(argv: list[str] | None = None) -> dict:
             inputs = backend.processor(windows, return_tensors="pt")
             return backend.model(pixel_values=inputs["pixel_values"]).logits.softmax(-1).mean(0).numpy()
 
-    t_pipe, result = timed(lambda: pipe(video, top_k=5), args.repeats)
-    t_ref, ref = timed(raw_classify, args.repeats)
+    t_pipe, result, t_ref, ref = timed_pair(lambda: pipe(video, top_k=5), raw_classify, args.repeats)
     max_diff = float(np.abs(result.probs - ref).max())
     log(f"classify {len(windows)} windows x {pipe.clip_len} frames with {pipe.spec.name}: pipeline "
         f"{t_pipe * 1000:.0f} ms, transformers {t_ref * 1000:.0f} ms (max prob difference {max_diff:.1e})")
