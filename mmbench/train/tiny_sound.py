@@ -6,12 +6,14 @@ The (sound, count, direction) combinations in :data:`HELD_OUT_COMBINATIONS` neve
 training, so the evaluation can ask for combinations the model has never heard.
 
 Objective: mean squared error of the spectrogram plus ``kl_weight`` times the KL divergence of
-``q(z | mel, caption)`` from N(0, I) per spectrogram bin (a Gaussian likelihood with a standard
-deviation of about ``sqrt(kl_weight / 2)``), with "free bits" (``free_bits`` nats per latent
-dimension are not charged, so the decoder cannot learn to ignore ``z``). Not L1: with spectrograms
+``q(z | mel, caption)`` from N(0, I) per spectrogram bin — a beta-VAE whose weight decides how much
+of each clip ``z`` may carry: too little weight and ``z`` copies the whole spectrogram, the decoder
+stops reading the caption and samples from the prior are wrong (prompt accuracy on 60 validation
+prompts after 3,000 steps: kl_weight 0.05 -> 0.23, 0.5 -> 0.63, 2 -> 0.87, 5 -> 0.83). "Free bits" (``free_bits`` nats per latent
+dimension are not charged) keep the decoder from ignoring ``z`` altogether. Not L1: with spectrograms
 that are mostly silence its per-bin median is silence everywhere. Captions are replaced by the empty
 caption with probability ``caption_dropout`` (classifier-free guidance). AdamW with a one-cycle
-schedule; about five minutes on one CPU core.
+schedule. About 8 minutes on one busy CPU core (load average 8-10), data included.
 
 At the end the model generates spectrograms for held-out prompts of :data:`VAL_SEED`, turns them into
 sound with Griffin-Lim and scores them with :mod:`mmbench.audiogen.analysis` (count and direction
@@ -42,13 +44,13 @@ HELD_OUT_COMBINATIONS: frozenset[tuple[str, int, str]] = frozenset({
 
 @dataclass
 class TrainConfig:
-    clips: int = 12_000
+    clips: int = 6_000
     val_prompts: int = 100
-    steps: int = 2500
+    steps: int = 3000
     batch_size: int = 32
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    kl_weight: float = 0.05
+    kl_weight: float = 2.0
     free_bits: float = 0.5
     caption_dropout: float = 0.1
     seed: int = 0

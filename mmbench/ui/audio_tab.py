@@ -225,7 +225,10 @@ def build_audio_tab() -> TabParts:
     with gr.Row(equal_height=False):
         mode = gr.Radio(MODE_CHOICES, value="speech", label="Mode", elem_id="audio-mode", scale=1,
                         info="Sound clips are always 2 s long: the tiny model makes nothing else.")
+        # choices change with the mode, so values outside the first mode's list must be accepted (the
+        # handler checks them against the registry)
         model = gr.Dropdown(choices, value=default, label="Model", scale=1, elem_id="audio-model",
+                            allow_custom_value=True,
                             info="Tier in brackets: online models download once, offline ones ship with mmbench.")
     status = gr.HTML(common.pending_status_html(default), elem_id="audio-status", padding=False)
     with gr.Row(equal_height=False):
