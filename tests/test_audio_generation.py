@@ -316,6 +316,26 @@ def test_online_musicgen_path_with_a_tiny_random_model():
     assert steps[-1][0] == steps[-1][1] == 75 + 3 and len(steps) == 78  # 50 Hz frames + delay pattern
 
 
+def test_a_cancelled_generation_stops_at_the_next_step():
+    import threading
+
+    from mmbench.pipelines.text_to_image import GenerationCancelled
+
+    pipe = mmbench.pipeline("text-to-audio", model=TINY_MUSICGEN, device="cpu", fallback=False)
+    cancel, seen = threading.Event(), []
+
+    def progress(done, total):
+        seen.append(done)
+        if done == 5:
+            cancel.set()  # what the app's Stop button does from another thread
+
+    with pytest.raises(GenerationCancelled, match="after 6 of"):
+        pipe("calm piano music", duration=10, seed=1, progress_callback=progress, cancel=cancel)
+    assert max(seen) == 5  # 5 of 503 frames generated, then the worker is free
+    with pytest.raises(GenerationCancelled, match="before it started"):
+        mmbench.pipeline("text-to-audio", model="mmbench-composer")("fast happy dance", cancel=cancel)
+
+
 # -- bad inputs, fallbacks ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"prompt": ""}, TextError, "empty"), ({"prompt": "x" * 5000}, TextError, "limit is 500"),
@@ -384,5 +404,6 @@ def test_audio_tab_handlers():
                           (("karaoke", default, "beeps", None, None, 1.0, 50, 8, 1.0, 1), "Unknown mode")]:
         with pytest.raises(gr.Error, match=message):
             audio_tab.generate(*args)
+    assert audio_tab.stop() == "Stopped."  # the last generation of this (test) session is flagged
     update = audio_tab.mode_changed("music")
     assert update[0]["value"] == "musicgen-small (online)" and update[-1]["value"] == 3.0

@@ -15,6 +15,7 @@ Test models: ``options={"config": {"text_encoder": {...}, "audio_encoder": {...}
 from __future__ import annotations
 
 import logging
+import threading
 import math
 from typing import Any, Callable
 
@@ -62,6 +63,9 @@ class HFMusicgenBackend:
         self.sample_rate = int(audio_cfg.sampling_rate)
         self.frame_rate = float(audio_cfg.frame_rate)
         self.num_codebooks = int(model.decoder.config.num_codebooks)
+        # one request at a time per loaded model: sampling is seeded through torch's global generator
+        # (and VITS reads its speed from a model attribute), so concurrent users would mix seeds
+        self._lock = threading.Lock()
 
     def generate(self, prompt: str, *, duration: float, seed: int, guidance_scale: float | None,
                  progress: Callable[[int, int], None] | None = None) -> Generation:
@@ -77,7 +81,7 @@ class HFMusicgenBackend:
 
             kwargs["logits_processor"] = LogitsProcessorList([_ProgressCounter(tokens, progress)])
         devices = [self.device] if torch.device(self.device).type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+        with self._lock, torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(seed)
             audio = self.model.generate(input_ids=inputs["input_ids"].to(self.device),
                                         attention_mask=inputs["attention_mask"].to(self.device), **kwargs)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import re
 import tempfile
 from pathlib import Path
@@ -61,6 +62,9 @@ class HFVitsBackend:
         self.sample_rate = int(model.config.sampling_rate)
         self.default_voice = spec.name
         self.voices = (spec.name,)
+        # one request at a time per loaded model: sampling is seeded through torch's global generator
+        # (and VITS reads its speed from a model attribute), so concurrent users would mix seeds
+        self._lock = threading.Lock()
 
     def check_voice(self, voice: str | None) -> str:
         from ..errors import InvalidInputError
@@ -75,7 +79,7 @@ class HFVitsBackend:
         pieces = []
         pause = np.zeros(int(0.2 * self.sample_rate), dtype=np.float32)
         devices = [self.device] if torch.device(self.device).type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+        with self._lock, torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(seed)
             for sentence in split_sentences(text):
                 inputs = self.tokenizer(sentence, return_tensors="pt")

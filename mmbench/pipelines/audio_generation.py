@@ -113,6 +113,24 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
+def _with_cancel(progress: Callable[[int, int], None] | None, cancel: Any) -> Callable[[int, int], None] | None:
+    """``progress`` that first raises :class:`GenerationCancelled` once ``cancel`` is set."""
+    if cancel is None:
+        return progress
+    from .text_to_image import GenerationCancelled  # one "cancelled" error for every generation pipeline
+
+    if cancel.is_set():
+        raise GenerationCancelled("Generation cancelled before it started.")
+
+    def report(done: int, total: int) -> None:
+        if cancel.is_set():
+            raise GenerationCancelled(f"Generation cancelled after {done} of {total} steps.")
+        if progress is not None:
+            progress(done, total)
+
+    return report
+
+
 class AudioGenerationPipeline(Pipeline):
     """What both audio generation pipelines share: the output rate and the views of a result."""
 
@@ -249,7 +267,7 @@ class TextToAudioPipeline(AudioGenerationPipeline):
 
     def __call__(self, prompt: Any, *, duration: float | None = None, seed: int | None = None,
                  guidance_scale: float | None = None,
-                 progress_callback: Callable[[int, int], None] | None = None) -> GeneratedAudio:
+                 progress_callback: Callable[[int, int], None] | None = None, cancel: Any = None) -> GeneratedAudio:
         """Audio for ``prompt``.
 
         Args:
@@ -260,6 +278,9 @@ class TextToAudioPipeline(AudioGenerationPipeline):
             guidance_scale: classifier-free guidance (MusicGen default 3, tiny sound model 1 = none);
                 ignored, with a note, by the rule-based composer.
             progress_callback: called as ``(done, total)`` while generating (MusicGen: per frame).
+            cancel: an object with ``is_set()`` (e.g. ``threading.Event``), checked at every progress
+                step; once set, the generation stops there and
+                :class:`~mmbench.pipelines.text_to_image.GenerationCancelled` is raised.
 
         Raises:
             TextError: empty or too long prompt. InvalidInputError: duration outside the model's
@@ -278,7 +299,7 @@ class TextToAudioPipeline(AudioGenerationPipeline):
                 notes.append(f"{self.spec.name} has no guidance; guidance_scale was ignored.")
                 guidance_scale = None
         out = self.backend.generate(prompt, duration=duration, seed=seed, guidance_scale=guidance_scale,
-                                    progress=progress_callback)
+                                    progress=_with_cancel(progress_callback, cancel))
         notes.extend(out.notes)
         details = {"duration": duration, "guidance_scale": guidance_scale if guidance_scale is not None
                    else self.default_guidance, **out.details}

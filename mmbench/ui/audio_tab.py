@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import html
 import tempfile
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import gradio as gr
@@ -68,6 +70,26 @@ text; *music* composes from a description of mood, genre, tempo and instrument; 
 text-to-sound model for beeps, tones, hums and chirps. Every result comes with its waveform and mel spectrogram,
 and the seed that reproduces it.
 """
+
+
+# session hash -> Event of that browser session's running generation (bounded; never shared between users)
+_CANCEL: "OrderedDict[str, threading.Event]" = OrderedDict()
+_CANCEL_LOCK = threading.Lock()
+_MAX_SESSIONS = 1000
+
+
+def _session(request: Any) -> str:
+    return str(getattr(request, "session_hash", None) or "local")
+
+
+def _new_cancel_event(request: Any) -> threading.Event:
+    event = threading.Event()
+    with _CANCEL_LOCK:
+        _CANCEL[_session(request)] = event
+        _CANCEL.move_to_end(_session(request))
+        while len(_CANCEL) > _MAX_SESSIONS:
+            _CANCEL.popitem(last=False)
+    return event
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -180,10 +202,11 @@ def model_status(mode: str, model: str | None) -> str:
 
 
 def generate(mode: str, model: str | None, prompt: str | None, voice: str | None, variant: str | None, speed: float,
-             pitch: float, duration: float, guidance: float, seed: Any,
+             pitch: float, duration: float, guidance: float, seed: Any, request: gr.Request = None,
              progress: gr.Progress = gr.Progress()) -> tuple[Any, Any, str, str | None, str]:
     """Audio ``(rate, int16 samples)``, the waveform + mel figure, a summary, the MIDI file (music from the
-    composer) and the model status for one prompt."""
+    composer) and the model status for one prompt. Stop (:func:`stop`) ends a music or sound generation
+    at its next step, which frees the worker."""
     with user_errors("generating audio"):
         mode = _check_mode(mode)
         if not prompt or not str(prompt).strip():
@@ -208,11 +231,21 @@ def generate(mode: str, model: str | None, prompt: str | None, voice: str | None
             def report(done: int, total: int) -> None:
                 progress(0.2 + 0.7 * done / max(total, 1), desc=f"Generating ({done}/{total})")
 
-            result = pipe(prompt, duration=length, seed=seed_value, guidance_scale=guide, progress_callback=report)
+            result = pipe(prompt, duration=length, seed=seed_value, guidance_scale=guide, progress_callback=report,
+                          cancel=_new_cancel_event(request))
         progress(0.92, desc="Drawing the waveform and mel spectrogram")
         fig = pipe.views(result)
         return ((result.sample_rate, _to_int16(result.waveform)), fig, summary_markdown(mode, result),
                 _midi_file(result.details.get("midi")), _status(pipe))
+
+
+def stop(request: gr.Request = None) -> str:
+    """Ask this user's running generation to stop at its next step."""
+    with _CANCEL_LOCK:
+        event = _CANCEL.get(_session(request))
+    if event is not None:
+        event.set()
+    return "Stopped." if event is not None else "Nothing to stop."
 
 
 # -- layout -------------------------------------------------------------------------------------
@@ -252,7 +285,7 @@ def build_audio_tab() -> TabParts:
             seed = gr.Number(None, label="Seed (empty = random)", precision=0, elem_id="audio-seed")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="audio-generate")
-                stop = gr.Button("Stop", variant="stop", elem_id="audio-stop")
+                halt = gr.Button("Stop", variant="stop", elem_id="audio-stop")
         with gr.Column(scale=2, min_width=360):
             player = gr.Audio(label="Result", type="numpy", interactive=False, elem_id="audio-player")
             summary = gr.Markdown(elem_id="audio-summary")
@@ -267,9 +300,9 @@ def build_audio_tab() -> TabParts:
     model.input(model_status, [mode, model], [status], api_name="audio_model_status", **heavy)
     event = run.click(generate, [mode, model, prompt, voice, variant, speed, pitch, duration, guidance, seed],
                       [player, views, summary, midi, status], api_name="generate_audio", **heavy)
-    stop.click(None, None, None, cancels=[event])
+    halt.click(stop, None, [summary], cancels=[event], queue=False, api_visibility="private")
 
     return TabParts(components={"mode": mode, "model": model, "status": status, "prompt": prompt, "voice": voice,
                                 "variant": variant, "speed": speed, "pitch": pitch, "duration": duration,
                                 "guidance": guidance, "seed": seed, "player": player, "summary": summary,
-                                "midi": midi, "views": views, "run": run, "stop": stop})
+                                "midi": midi, "views": views, "run": run, "stop": halt})
