@@ -38,7 +38,7 @@ Examples:
   mmbench train tiny-diffusion --device cuda  retrain the offline text-to-image model (about 4 min on one GPU)
   mmbench eval audio-generation          tiny text-to-sound model on 100 held-out prompts (count and pitch
                                          direction recovered by librosa) + espeak-ng speech check
-  mmbench train tiny-sound               retrain the offline text-to-sound model (about 5 min on one CPU core)
+  mmbench train tiny-sound               retrain the offline text-to-sound model (about 3.5 min on one CPU core)
   mmbench app                            start the web app (same as `python app.py`)
 
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
