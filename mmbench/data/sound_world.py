@@ -223,7 +223,9 @@ def render_event(sound: str, duration: float, f_start: float, f_end: float, sr: 
 
 def render_prompt(prompt: SoundPrompt, rng: np.random.Generator, sr: int = SAMPLE_RATE,
                   noise: float = 0.001) -> SoundClip:
-    """Render ``prompt`` into a clip: event timing, exact pitches and loudness drawn from ``rng``."""
+    """Render ``prompt`` into a clip. The events are spread evenly over the clip (the count and length set
+    the rhythm); ``rng`` draws the pattern's shift (up to 40 ms), the event length within its range, the
+    pitch within the register (and each event's +-3 % detune), the glide ratio and the loudness."""
     n_total = int(round(CLIP_SECONDS * sr))
     d = float(rng.uniform(*_DURATION[prompt.length]))
     ratio = 1.0
