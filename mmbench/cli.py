@@ -32,7 +32,7 @@ Examples:
   mmbench bench video                    video decoding and VideoMAE classification vs raw PyAV / transformers
   mmbench train tiny-video               retrain the offline video + audio model (about 10 min on one CPU core)
   mmbench eval captioning                offline captioner + VQA on held-out scenes (attribute match, BLEU-4)
-  mmbench train tiny-captioner           retrain the offline captioner / VQA decoder (about 8 min on one CPU core)
+  mmbench train tiny-captioner           retrain the offline captioner / VQA decoder (about 6 min on one CPU core)
   mmbench eval text-to-image             offline tiny diffusion on 200 held-out prompts (prompt accuracy)
   mmbench bench text-to-image            mmbench's text-to-image call vs the raw diffusers pipeline (ratio)
   mmbench train tiny-diffusion --device cuda  retrain the offline text-to-image model (about 4 min on one GPU)

@@ -54,7 +54,6 @@ def test_caption_handler_shows_caption_tokens_and_word_maps(files):
 
 
 def test_answer_handler(files):
-    scene = files["scene"]
     answer, detail, status = captioning_tab.answer(VQA, files["path"], "how many objects are there?")
     assert answer == "two" and "probability" in detail and "mmbench-tiny-vqa" in status
 

@@ -18,7 +18,7 @@ import math
 import re
 import time
 from collections import Counter
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -203,8 +203,3 @@ def evaluate_captioning(cap_pipe: Any, vqa_pipe: Any | None = None, n: int = 500
         summary["vqa_accuracy"] = None
     summary.update({"model": cap_pipe.spec.name, "n_images": n, "seed": seed})
     return summary
-
-
-def _mean(values: Iterable[float]) -> float:
-    values = list(values)
-    return float(np.mean(values)) if values else float("nan")

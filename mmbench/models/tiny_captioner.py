@@ -78,10 +78,10 @@ def join_words(words) -> str:
 @dataclass
 class TinyCaptionerConfig:
     vocab: list[str] = field(default_factory=list)
-    width: int = 128
+    width: int = 96
     layers: int = 3
     heads: int = 4
-    mlp_ratio: int = 4
+    mlp_ratio: int = 3
     max_length: int = 40
     #: The frozen image encoder: a registry name, its token width and patch grid, and the SHA-256 of
     #: its weights file (the decoder only works with the encoder it was trained on).

@@ -16,6 +16,7 @@ the tokens, so greedy, beam and sampled captions are scored on the same scale.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -223,7 +224,7 @@ class ImageCaptioningPipeline(Pipeline):
             with self._sampling_lock:  # backends without a generator argument fork the global RNG
                 ids = []
                 for i in range(features.shape[0]):
-                    generator.manual_seed(opts.seed if opts.seed is not None else int(torch.seed() % 2**32))
+                    generator.manual_seed(opts.seed if opts.seed is not None else secrets.randbits(32))
                     ids += self.backend.generate(features[i:i + 1], generator=generator, seed=opts.seed, **kwargs)
         else:
             ids = self.backend.generate(features, **kwargs)

@@ -38,7 +38,7 @@ VALIDATION_SEED = 9_001
 @dataclass
 class TrainConfig:
     n_scenes: int = 12_000  # scenes encoded once by the frozen encoder
-    steps: int = 2500
+    steps: int = 1000
     batch_size: int = 256
     lr: float = 2e-3
     min_lr: float = 5e-5
@@ -48,7 +48,7 @@ class TrainConfig:
     length_buckets: int = 2  # a batch is padded in this many length groups
     caption_share: float = 0.4  # fraction of targets that are captions (the rest: questions)
     canonical_share: float = 0.75  # of the captions, fraction in the canonical template
-    kind_weights: dict = field(default_factory=lambda: {"colour": 3.0})  # question kinds' sampling weights
+    kind_weights: dict = field(default_factory=lambda: {"colour": 2.0, "exists": 2.0})  # question kinds' weights
     object_mix: tuple[float, float, float] = (0.25, 0.35, 0.40)  # P(1, 2, 3 objects)
     seed: int = 0
     threads: int = 1
@@ -109,7 +109,8 @@ def make_sequences(tok, scenes_targets, idx: np.ndarray, rng: np.random.Generato
         else:
             # each kind of question about equally often (a scene has many more relation questions than
             # colour or count ones), "nothing" answers at most as often as one other kind; finding an
-            # object by its shape ("what colour is the ring?") is learnt last, so it is drawn more
+            # object by its shape ("what colour is the ring?") and binding ("is there a red ring?") are
+            # learnt last, so they are drawn more
             kinds = list(qas)
             w = np.array([cfg.kind_weights.get(k, 1.0) for k in kinds])
             pool = qas[kinds[rng.choice(len(kinds), p=w / w.sum())]]
