@@ -307,3 +307,42 @@ def test_offline_fallback_is_visible(monkeypatch):
     assert pipe.spec.name == "mmbench-tiny-captioner" and "blip-image-captioning-base" in pipe.notice
     vqa = mmbench.pipeline("visual-question-answering", device="cpu")
     assert vqa.spec.name == "mmbench-tiny-vqa" and "blip-vqa-base" in vqa.notice
+
+
+def test_online_git_captioning_matches_raw_transformers(blip_vocab):
+    """The second family: GIT reads the image tokens as a self-attention prefix (no cross-attention)."""
+    spec = ModelSpec(name="tiny-random-git", task="image-to-text", tier="online", backend="transformers_git",
+                     source="random", options={"vocab_file": blip_vocab, "seed": 0, "config": {
+                         "vision_config": BLIP_CONFIG["vision_config"], "hidden_size": 32, "num_hidden_layers": 2,
+                         "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64,
+                         "initializer_range": 0.2}})
+    pipe = mmbench.pipeline("image-to-text", model=spec, device="cpu", cache=False)
+    model, processor = pipe.backend.model, pipe.backend.processor
+    image = World(seed=FRESH_SEED).scene(11).to_pil()
+    px = processor(images=image, return_tensors="pt").pixel_values
+    for kwargs in ({}, {"num_beams": 3}):
+        with torch.no_grad():
+            raw = model.generate(pixel_values=px, max_new_tokens=6, **kwargs)[0].tolist()
+        result = pipe(image, max_new_tokens=6, **kwargs)
+        ids = [t.id for t in result.tokens]
+        assert raw[1:1 + len(ids)] == ids and result.caption == processor.decode(raw, skip_special_tokens=True).strip()
+    # maps: each layer's text rows over the 4x4 patch keys ([CLS] image token and text keys dropped)
+    with torch.no_grad():
+        out = model(pixel_values=px, input_ids=torch.tensor([raw[:len(ids)]]), output_attentions=True)
+    rows = torch.stack([a[0, :, 17:, 1:17].mean(0) for a in out.attentions]).mean(0).numpy()  # (text, 16)
+    import cv2
+
+    def norm(m):
+        return (m - m.min()) / (m.max() - m.min())
+
+    token_maps = [norm(cv2.resize(r.reshape(4, 4).astype(np.float32), (64, 64), interpolation=cv2.INTER_LINEAR))
+                  for r in rows]
+    assert result.words and len(result.word_maps) == len(result.words)
+    for word, exp in zip(result.words, result.word_maps):
+        ref = norm(np.mean([token_maps[j] for j in word.token_indices], axis=0))
+        np.testing.assert_allclose(exp.heatmap, ref, atol=1e-5)
+    probs = out.logits[0, 17 + np.arange(len(ids))].softmax(-1)[np.arange(len(ids)), ids].numpy()
+    np.testing.assert_allclose([t.probability for t in result.tokens], probs, rtol=1e-4)
+    # CLIP preprocessing crops the centre square: the maps cover that square of a wide image
+    wide = np.concatenate([np.asarray(image)] * 2, axis=1)  # 64 x 128
+    assert pipe(wide, max_new_tokens=3).word_maps[0].heatmap.shape == (64, 64)

@@ -32,6 +32,7 @@ LOADERS: dict[str, str] = {
     "tiny_captioner": "mmbench.backends.tiny_captioner:load",
     "transformers_blip": "mmbench.backends.hf_blip:load_captioner",
     "transformers_blip_vqa": "mmbench.backends.hf_blip:load_vqa",
+    "transformers_git": "mmbench.backends.hf_git:load",
     "diffusers": "mmbench.backends.diffusers_t2i:load",
     "tiny_diffusion": "mmbench.backends.tiny_diffusion:load",
 }

@@ -63,8 +63,13 @@ class _BlipCommon:
         vision = model.config.vision_config
         n = int(vision.image_size) // int(vision.patch_size)
         self.grid = (n, n)
-        text = model.config.text_config
-        self.bos, self.sep, self.pad = int(text.bos_token_id), int(text.sep_token_id), int(text.pad_token_id)
+        self.bos, self.sep, self.pad = self.special_ids(model.config)
+
+    @staticmethod
+    def special_ids(config: Any) -> tuple[int, int, int]:
+        """(beginning of caption, end of caption, padding) token ids."""
+        text = config.text_config
+        return int(text.bos_token_id), int(text.sep_token_id), int(text.pad_token_id)
 
     def unknown_words(self, text: str) -> list[str]:
         return []

@@ -245,7 +245,8 @@ class ImageCaptioningPipeline(Pipeline):
         if attention:
             from ..explain.captioning import caption_word_maps
 
-            maps = caption_word_maps(image, raw["records"], self.backend.grid, tokens, words,
+            seen = getattr(self.backend, "attention_image", None)  # a centre crop, for some models
+            maps = caption_word_maps(seen(image) if seen else image, raw["records"], self.backend.grid, tokens, words,
                                      model=self.spec.name) if words else []
         return CaptionResult(caption=caption, tokens=tokens, words=words, word_maps=maps, model=self.spec.name,
                              decoding=opts.as_dict(), prompt=prompt, seconds=seconds)
