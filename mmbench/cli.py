@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 DESCRIPTION = """\
 mmbench - a multimodal deep-learning workbench.
@@ -239,99 +240,44 @@ def cmd_bench(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _cpu_unless_named(args: argparse.Namespace) -> str:
+    """The small CPU-friendly models train on the CPU unless a device is named."""
+    return "cpu" if args.device == "auto" else args.device
+
+
+#: ``mmbench train NAME`` -> (module under ``mmbench.train``, registry row whose assets folder is the
+#: default output, the TrainConfig arguments taken from the command line). Every module has
+#: ``TrainConfig`` and ``train(cfg, out_dir, log) -> (model, summary)``; ``--config`` adds any field.
+TRAINERS: dict[str, tuple[str, str, Callable[[argparse.Namespace], dict[str, Any]]]] = {
+    "tiny-clip": ("tiny_clip", "mmbench-tiny-clip", lambda a: dict(
+        steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, workers=a.workers,
+        time_budget_s=a.time_budget, device=a.device)),
+    "prosody-cnn": ("prosody_cnn", "mmbench-prosody-cnn", lambda a: dict(seed=a.seed)),
+    "tiny-video": ("tiny_video", "mmbench-tiny-video", lambda a: dict(
+        seed=a.seed, time_budget_s=a.time_budget, device=_cpu_unless_named(a))),
+    "tiny-captioner": ("tiny_captioner", "mmbench-tiny-captioner", lambda a: dict(
+        seed=a.seed, time_budget_s=a.time_budget, device=_cpu_unless_named(a))),
+    "tiny-diffusion": ("tiny_diffusion", "mmbench-tiny-diffusion", lambda a: dict(
+        seed=a.seed, time_budget_s=a.time_budget, device=_cpu_unless_named(a), workers=max(1, a.workers))),
+    "tiny-sound": ("tiny_sound", "mmbench-tiny-sound", lambda a: dict(seed=a.seed, time_budget_s=a.time_budget)),
+}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import importlib
+
     from .registry import get_spec
 
-    if args.name == "prosody-cnn":
-        return _train_prosody_cnn(args)
-    if args.name == "tiny-video":
-        return _train_tiny_video(args)
-    if args.name == "tiny-captioner":
-        return _train_tiny_captioner(args)
-    if args.name == "tiny-diffusion":
-        return _train_tiny_diffusion(args)
-    if args.name == "tiny-sound":
-        return _train_tiny_sound(args)
-    from .train.tiny_clip import TrainConfig, train
-
-    if args.name != "tiny-clip":
-        _err(f"unknown trainable model {args.name!r}; available: tiny-clip, prosody-cnn")
+    if args.name not in TRAINERS:
+        _err(f"unknown trainable model {args.name!r}; available: {', '.join(TRAINERS)}")
         return 2
-    out = Path(args.out) if args.out else get_spec("mmbench-tiny-clip").assets_path
-    extra = json.loads(args.config) if args.config else {}
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, workers=args.workers,
-                      time_budget_s=args.time_budget, device=args.device, **extra)
-    _err(f"training tiny-clip -> {out}")
-    _model, summary = train(cfg, out, log=_err)
-    _json_line(summary)
-    return 0
-
-
-def _train_prosody_cnn(args: argparse.Namespace) -> int:
-    from .registry import get_spec
-    from .train.prosody_cnn import TrainConfig, train
-
-    out = Path(args.out) if args.out else get_spec("mmbench-prosody-cnn").assets_path
-    extra = json.loads(args.config) if args.config else {}
-    cfg = TrainConfig(seed=args.seed, **extra)
-    _err(f"training prosody-cnn -> {out}")
-    _model, summary = train(cfg, out, log=_err)
-    _json_line(summary)
-    return 0
-
-
-def _train_tiny_video(args: argparse.Namespace) -> int:
-    from .registry import get_spec
-    from .train.tiny_video import TrainConfig, train
-
-    out = Path(args.out) if args.out else get_spec("mmbench-tiny-video").assets_path
-    extra = json.loads(args.config) if args.config else {}
-    device = "cpu" if args.device == "auto" else args.device
-    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, device=device, **extra)
-    _err(f"training tiny-video -> {out}")
-    _model, summary = train(cfg, out, log=_err)
-    _json_line(summary)
-    return 0
-
-
-def _train_tiny_captioner(args: argparse.Namespace) -> int:
-    from .registry import get_spec
-    from .train.tiny_captioner import TrainConfig, train
-
-    out = Path(args.out) if args.out else get_spec("mmbench-tiny-captioner").assets_path
-    extra = json.loads(args.config) if args.config else {}
-    device = "cpu" if args.device == "auto" else args.device
-    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, device=device, **extra)
-    _err(f"training tiny-captioner -> {out}")
-    _model, summary = train(cfg, out, log=_err)
-    _json_line(summary)
-    return 0
-
-
-def _train_tiny_diffusion(args: argparse.Namespace) -> int:
-    from .registry import get_spec
-    from .train.tiny_diffusion import TrainConfig, train
-
-    out = Path(args.out) if args.out else get_spec("mmbench-tiny-diffusion").assets_path
-    extra = json.loads(args.config) if args.config else {}  # steps, batch_size, lr...: see TrainConfig
-    device = "cpu" if args.device == "auto" else args.device
-    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, device=device,
-                      workers=max(1, args.workers), **extra)
-    _err(f"training tiny-diffusion -> {out}")
-    _model, summary = train(cfg, out, log=_err)
-    _json_line(summary)
-    return 0
-
-
-def _train_tiny_sound(args: argparse.Namespace) -> int:
-    from .registry import get_spec
-    from .train.tiny_sound import TrainConfig, train
-
-    out = Path(args.out) if args.out else get_spec("mmbench-tiny-sound").assets_path
-    extra = json.loads(args.config) if args.config else {}  # clips, steps, batch_size, kl_weight...: see TrainConfig
-    cfg = TrainConfig(seed=args.seed, time_budget_s=args.time_budget, **extra)
-    _err(f"training tiny-sound -> {out}")
-    _model, summary = train(cfg, out, log=_err)
+    module, model, from_args = TRAINERS[args.name]
+    trainer = importlib.import_module(f"{__package__}.train.{module}")
+    out = Path(args.out) if args.out else get_spec(model).assets_path
+    extra = json.loads(args.config) if args.config else {}  # further TrainConfig fields
+    cfg = trainer.TrainConfig(**from_args(args), **extra)
+    _err(f"training {args.name} -> {out}")
+    _model, summary = trainer.train(cfg, out, log=_err)
     _json_line(summary)
     return 0
 
@@ -425,8 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to the benchmark (try: mmbench bench NAME --help)")
 
     t = sub.add_parser("train", help="train one of mmbench's own offline models")
-    t.add_argument("name", choices=["tiny-clip", "prosody-cnn", "tiny-video", "tiny-captioner", "tiny-diffusion",
-                                    "tiny-sound"])
+    t.add_argument("name", choices=list(TRAINERS))
     t.add_argument("--steps", type=int, default=8000)
     t.add_argument("--batch-size", type=int, default=256)
     t.add_argument("--lr", type=float, default=1e-3)
