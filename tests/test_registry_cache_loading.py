@@ -189,3 +189,15 @@ def test_import_is_lazy_and_fast():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(" ", 1)
     assert float(out[0]) < 1.0
     assert out[1].strip() == "[]"
+
+
+def test_a_missing_package_names_the_model_and_the_install(monkeypatch):
+    from mmbench.backends import _hub
+    from mmbench.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # "import diffusers" now fails
+    with pytest.raises(DependencyError) as err:
+        _hub.require_package(get_spec("mmbench-tiny-diffusion"), "diffusers")
+    assert "'mmbench-tiny-diffusion' needs the diffusers package" in str(err.value)
+    assert "pip install diffusers" in str(err.value.hint)
+    _hub.require_package(get_spec("mmbench-tiny-clip"), "json")  # present: no error

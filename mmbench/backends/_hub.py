@@ -128,6 +128,17 @@ def weight_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def require_package(spec: Any, module: str) -> None:
+    """Import ``module`` or raise a DependencyError naming the model that needs it (``pip install module``)."""
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        from ..errors import DependencyError
+
+        raise DependencyError(f"'{spec.name}' needs the {module} package.", model=spec.name,
+                              hint=f"pip install {module}") from err
+
+
 def unavailable(spec: Any, what: str, reason: str) -> ModelUnavailableError:
     """The error ``mmbench.pipeline`` turns into an offline fallback: names the checkpoint."""
     return ModelUnavailableError(f"Could not load {what} for '{spec.name}': {reason}.", model=spec.name,

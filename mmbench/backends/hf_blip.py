@@ -198,16 +198,6 @@ class BlipVqaBackend(_BlipCommon):
 
 
 # ----------------------------------------------------------------------------- loading
-def _require_transformers(spec: ModelSpec) -> None:
-    try:
-        import transformers  # noqa: F401
-    except ImportError as err:
-        from ..errors import DependencyError
-
-        raise DependencyError(f"'{spec.name}' needs the transformers package.", model=spec.name,
-                              hint="pip install transformers") from err
-
-
 def _dtype(spec: ModelSpec, device: Any, dtype: Any) -> Any:
     import torch
 
@@ -220,7 +210,7 @@ def load_captioner(spec: ModelSpec, device: Any, dtype: Any) -> BlipCaptionBacke
     """``BlipForConditionalGeneration`` for the ``image-to-text`` pipeline."""
     from transformers import BlipForConditionalGeneration
 
-    _require_transformers(spec)
+    _hub.require_package(spec, "transformers")
     dtype = _dtype(spec, device, dtype)
     if "config" in spec.options:
         model, processor = _from_config(spec.options, BlipForConditionalGeneration)
@@ -233,7 +223,7 @@ def load_vqa(spec: ModelSpec, device: Any, dtype: Any) -> BlipVqaBackend:
     """``BlipForQuestionAnswering`` for the ``visual-question-answering`` pipeline."""
     from transformers import BlipForQuestionAnswering
 
-    _require_transformers(spec)
+    _hub.require_package(spec, "transformers")
     dtype = _dtype(spec, device, dtype)
     if "config" in spec.options:
         model, processor = _from_config(spec.options, BlipForQuestionAnswering)

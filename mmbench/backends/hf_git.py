@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..registry import ModelSpec
-from .hf_blip import RANDOM_NOTE, _BlipCommon, _dtype, _require_transformers, _seeded
+from . import _hub
+from .hf_blip import RANDOM_NOTE, _BlipCommon, _dtype, _seeded
 
 
 class GitCaptionBackend(_BlipCommon):
@@ -92,7 +93,7 @@ class GitCaptionBackend(_BlipCommon):
 
 def load(spec: ModelSpec, device: Any, dtype: Any) -> GitCaptionBackend:
     """``GitForCausalLM`` for the ``image-to-text`` pipeline."""
-    _require_transformers(spec)
+    _hub.require_package(spec, "transformers")
     dtype = _dtype(spec, device, dtype)
     if "config" in spec.options:
         model, processor = _from_config(spec.options)

@@ -65,13 +65,7 @@ class HFImageClassificationBackend:
 
 
 def load(spec: ModelSpec, device: Any, dtype: Any) -> HFImageClassificationBackend:
-    try:
-        import transformers  # noqa: F401
-    except ImportError as err:
-        from ..errors import DependencyError
-
-        raise DependencyError(f"'{spec.name}' needs the transformers package.", model=spec.name,
-                              hint="pip install transformers") from err
+    _hub.require_package(spec, "transformers")
     if "config" in spec.options:
         model, processor = _from_config(spec.options)
         return HFImageClassificationBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)

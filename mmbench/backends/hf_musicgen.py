@@ -22,7 +22,6 @@ from typing import Any, Callable
 import numpy as np
 
 from ..audiogen import Generation
-from ..errors import DependencyError
 from ..registry import ModelSpec
 from . import _hub
 from .hf_clip_backend import _local_only
@@ -155,11 +154,7 @@ def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any]:
 
 def load(spec: ModelSpec, device: Any, dtype: Any) -> HFMusicgenBackend:
     """Build the backend for ``spec`` (see the module docstring for the accepted options)."""
-    try:
-        import transformers  # noqa: F401
-    except ImportError as err:
-        raise DependencyError(f"'{spec.name}' needs the transformers package.", model=spec.name,
-                              hint="pip install transformers") from err
+    _hub.require_package(spec, "transformers")
     if "config" in spec.options:
         model, tokenizer = _from_config(spec.options)
         return HFMusicgenBackend(spec, model, tokenizer, device, dtype, note=RANDOM_NOTE)

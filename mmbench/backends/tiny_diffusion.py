@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import ModelUnavailableError
 from ..registry import ModelSpec
+from . import _hub
 
 
 class TinyDiffusionBackend:
@@ -63,13 +64,7 @@ class TinyDiffusionBackend:
 
 
 def load(spec: ModelSpec, device: Any, dtype: Any) -> TinyDiffusionBackend:
-    try:
-        import diffusers  # noqa: F401
-    except ImportError as err:
-        from ..errors import DependencyError
-
-        raise DependencyError(f"'{spec.name}' needs the diffusers package.", model=spec.name,
-                              hint="pip install diffusers") from err
+    _hub.require_package(spec, "diffusers")
     from pathlib import Path
 
     import torch
