@@ -254,3 +254,19 @@ def test_building_the_app_loads_no_model():
             "print(heavy); sys.exit(1 if heavy else 0)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_stop_cancels_only_that_sessions_run_and_old_sessions_drop_out():
+    from types import SimpleNamespace
+
+    from mmbench.ui.common import SessionCancels
+
+    cancels = SessionCancels(max_sessions=2)
+    alice, bob, carol = (SimpleNamespace(session_hash=h) for h in ("alice", "bob", "carol"))
+    a, b = cancels.new(alice), cancels.new(bob)
+    assert cancels.stop(alice) == "Stopped." and a.is_set() and not b.is_set()
+    a2 = cancels.new(alice)  # a new run gets a fresh event
+    assert not a2.is_set()
+    cancels.new(carol)  # bob is now the oldest of three: dropped
+    assert cancels.stop(bob) == "Nothing to stop." and not b.is_set()
+    assert cancels.stop(None) == "Nothing to stop."  # no request (called from Python)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import html
 import tempfile
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import gradio as gr
@@ -72,24 +70,8 @@ and the seed that reproduces it.
 """
 
 
-# session hash -> Event of that browser session's running generation (bounded; never shared between users)
-_CANCEL: "OrderedDict[str, threading.Event]" = OrderedDict()
-_CANCEL_LOCK = threading.Lock()
-_MAX_SESSIONS = 1000
-
-
-def _session(request: Any) -> str:
-    return str(getattr(request, "session_hash", None) or "local")
-
-
-def _new_cancel_event(request: Any) -> threading.Event:
-    event = threading.Event()
-    with _CANCEL_LOCK:
-        _CANCEL[_session(request)] = event
-        _CANCEL.move_to_end(_session(request))
-        while len(_CANCEL) > _MAX_SESSIONS:
-            _CANCEL.popitem(last=False)
-    return event
+#: per-session cancel events of running generations (a Stop stops only that user's run)
+_CANCELS = common.SessionCancels()
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -232,7 +214,7 @@ def generate(mode: str, model: str | None, prompt: str | None, voice: str | None
                 progress(0.2 + 0.7 * done / max(total, 1), desc=f"Generating ({done}/{total})")
 
             result = pipe(prompt, duration=length, seed=seed_value, guidance_scale=guide, progress_callback=report,
-                          cancel=_new_cancel_event(request))
+                          cancel=_CANCELS.new(request))
         progress(0.92, desc="Drawing the waveform and mel spectrogram")
         fig = pipe.views(result)
         return ((result.sample_rate, _to_int16(result.waveform)), fig, summary_markdown(mode, result),
@@ -241,11 +223,7 @@ def generate(mode: str, model: str | None, prompt: str | None, voice: str | None
 
 def stop(request: gr.Request = None) -> str:
     """Ask this user's running generation to stop at its next step."""
-    with _CANCEL_LOCK:
-        event = _CANCEL.get(_session(request))
-    if event is not None:
-        event.set()
-    return "Stopped." if event is not None else "Nothing to stop."
+    return _CANCELS.stop(request)
 
 
 # -- layout -------------------------------------------------------------------------------------

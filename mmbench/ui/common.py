@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -186,3 +188,36 @@ def validate_uploads(paths: Sequence[str], what: str = "Image") -> list[Any]:
             message = err.message[0].lower() + err.message[1:] if err.message[1:2].islower() else err.message
             raise ImageError(f"{what} {i + 1} ({display_name(path)}): {message}", hint=err.hint) from err
     return images
+
+
+class SessionCancels:
+    """The cancel event of each browser session's running generation, so a Stop button stops only
+    that user's run. Bounded: beyond ``max_sessions`` the oldest sessions drop out."""
+
+    def __init__(self, max_sessions: int = 1000) -> None:
+        self.max_sessions = max_sessions
+        self._events: "OrderedDict[str, threading.Event]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def session(request: Any) -> str:
+        return str(getattr(request, "session_hash", None) or "local")
+
+    def new(self, request: Any) -> threading.Event:
+        """A fresh event for the run this session is starting (replaces its previous one)."""
+        event = threading.Event()
+        key = self.session(request)
+        with self._lock:
+            self._events[key] = event
+            self._events.move_to_end(key)
+            while len(self._events) > self.max_sessions:
+                self._events.popitem(last=False)
+        return event
+
+    def stop(self, request: Any) -> str:
+        """Set this session's event; the message for the UI."""
+        with self._lock:
+            event = self._events.get(self.session(request))
+        if event is not None:
+            event.set()
+        return "Stopped." if event is not None else "Nothing to stop."

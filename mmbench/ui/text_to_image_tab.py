@@ -11,8 +11,6 @@ step, which frees the worker. The last results live in this user's ``gr.State``.
 from __future__ import annotations
 
 import html
-import threading
-from collections import OrderedDict
 from typing import Any
 
 import gradio as gr
@@ -52,24 +50,8 @@ EXAMPLES_PHOTO = [
     ["a red bicycle leaning against a brick wall, photo", "", 2, 1, 0.0],
 ]
 
-# session hash -> Event of its running generation (bounded: old sessions drop out).
-_CANCEL: "OrderedDict[str, threading.Event]" = OrderedDict()
-_CANCEL_LOCK = threading.Lock()
-_MAX_SESSIONS = 1000
-
-
-def _session(request: Any) -> str:
-    return str(getattr(request, "session_hash", None) or "local")
-
-
-def _new_cancel_event(request: Any) -> threading.Event:
-    event = threading.Event()
-    with _CANCEL_LOCK:
-        _CANCEL[_session(request)] = event
-        _CANCEL.move_to_end(_session(request))
-        while len(_CANCEL) > _MAX_SESSIONS:
-            _CANCEL.popitem(last=False)
-    return event
+#: per-session cancel events of running generations (a Stop stops only that user's run)
+_CANCELS = common.SessionCancels()
 
 
 def _status(pipe: Any) -> str:
@@ -111,7 +93,7 @@ def generate(model: str | None, prompt: str | None, negative: str | None, seed: 
             raise user_error("The prompt is empty: describe the picture, e.g. 'a red circle'.")
         progress(0.0, desc="Loading the model")
         pipe = common.load_pipeline(TASK, model)
-        cancel = _new_cancel_event(request)
+        cancel = _CANCELS.new(request)
 
         def on_step(step: int, total: int) -> None:
             progress((step, total), desc=f"Denoising step {step}/{total}", unit="steps")
@@ -130,11 +112,7 @@ def generate(model: str | None, prompt: str | None, negative: str | None, seed: 
 
 def stop(request: gr.Request = None) -> str:
     """Ask this user's running generation to stop after its current step."""
-    with _CANCEL_LOCK:
-        event = _CANCEL.get(_session(request))
-    if event is not None:
-        event.set()
-    return "Stopped." if event is not None else "Nothing to stop."
+    return _CANCELS.stop(request)
 
 
 def pick(history: list | None, evt: gr.SelectData) -> Any:
