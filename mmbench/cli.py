@@ -275,7 +275,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     trainer = importlib.import_module(f"{__package__}.train.{module}")
     out = Path(args.out) if args.out else get_spec(model).assets_path
     extra = json.loads(args.config) if args.config else {}  # further TrainConfig fields
-    cfg = trainer.TrainConfig(**from_args(args), **extra)
+    try:
+        cfg = trainer.TrainConfig(**from_args(args), **extra)
+    except TypeError as err:  # an unknown field, or one that also has a command-line flag
+        import dataclasses
+
+        from .errors import InvalidInputError
+
+        fields = ", ".join(f.name for f in dataclasses.fields(trainer.TrainConfig))
+        raise InvalidInputError(f"Bad --config for {args.name}: {err}.",
+                                hint=f"Fields: {fields}. These come from command-line flags, not --config: "
+                                     f"{', '.join(sorted(from_args(args)))}.") from err
     _err(f"training {args.name} -> {out}")
     _model, summary = trainer.train(cfg, out, log=_err)
     _json_line(summary)

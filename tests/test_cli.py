@@ -55,6 +55,16 @@ def test_errors_are_messages_not_tracebacks():
     assert "Unknown model 'nope'" in proc.stderr and "Traceback" not in proc.stderr
 
 
+
+def test_a_bad_train_config_is_a_message_not_a_traceback():
+    for config, expected in (('{"seed": 3}', "multiple values for keyword argument 'seed'"),
+                             ('{"nope": 1}', "unexpected keyword argument 'nope'")):
+        proc = subprocess.run([sys.executable, "-m", "mmbench.cli", "train", "tiny-clip", "--out", "/nonexistent",
+                               "--config", config], capture_output=True, text=True)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "Bad --config for tiny-clip" in proc.stderr and expected in proc.stderr
+
+
 @pytest.mark.slow
 def test_bench_matching_ratio():
     data, _ = run_cli("bench", "matching", "--repeats", "3", "--batch", "4")
