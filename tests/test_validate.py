@@ -1,4 +1,4 @@
-"""Behavioural tests for mmbench.validate: every odd input becomes clean data or a typed, friendly error.
+"""Behavioural tests for mmbench.io: every odd input becomes clean data or a typed, friendly error.
 
 Fixtures (images, audio files, damaged files) are generated in each test under ``tmp_path``.
 """
@@ -17,7 +17,7 @@ import soundfile
 from PIL import Image
 
 from mmbench.errors import AudioError, ImageError, InvalidInputError, TextError
-from mmbench.validate import (
+from mmbench.io import (
     MAX_IMAGE_PIXELS,
     MAX_IMAGE_SIDE,
     MAX_TEXT_CHARS,
@@ -71,7 +71,7 @@ def _peak_frequency(samples: np.ndarray, sr: int) -> float:
 
 
 def test_import_does_not_pull_torch_or_librosa():
-    code = "import sys, mmbench.validate; print(sorted(m for m in ('torch', 'librosa') if m in sys.modules))"
+    code = "import sys, mmbench.io; print(sorted(m for m in ('torch', 'librosa') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,4 +1,5 @@
-"""Video input for mmbench: validation, frame sampling and audio extraction with PyAV, and writing MP4s.
+"""Video input for mmbench: validation, frame sampling and audio extraction with PyAV (writing MP4s:
+:mod:`mmbench.io.video_write`).
 
 :func:`validate_video` checks a file from its container header (streams, codec, size, duration)
 before decoding anything, so a corrupt file, an image or audio file passed as a video, a codec
@@ -14,15 +15,16 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InvalidInputError, VideoError
+from ..errors import InvalidInputError, VideoError
+from .audio import resample
+from .files import checked_path, read_file_like
 
 __all__ = ["MAX_VIDEO_PIXELS", "MAX_VIDEO_SECONDS", "MIN_VIDEO_FRAMES", "Video", "VideoInfo", "load_video",
-           "read_audio", "sample_windows", "validate_video", "write_video"]
+           "read_audio", "require_av", "reusable", "sample_windows", "seconds_label", "validate_video"]
 
 #: Videos longer than this are refused from the header (seconds).
 MAX_VIDEO_SECONDS: float = 600.0
@@ -94,11 +96,12 @@ class Video:
 # --------------------------------------------------------------------------------------------
 # Opening
 # --------------------------------------------------------------------------------------------
-def _av() -> Any:
+def require_av() -> Any:
+    """The PyAV module, or a :class:`~mmbench.errors.DependencyError` saying how to install it."""
     try:
         import av
     except ImportError as err:  # pragma: no cover - av is in requirements.txt
-        from .errors import DependencyError
+        from ..errors import DependencyError
 
         raise DependencyError("Reading videos needs the PyAV package.", hint="pip install av") from err
     return av
@@ -106,21 +109,15 @@ def _av() -> Any:
 
 def _source(video: Any) -> tuple[Any, str]:
     """A path string or a seekable binary stream for ``av.open``, and a short name for messages."""
-    from .validate import _checked_path, _read_file_like
-
     if isinstance(video, (str, os.PathLike)):
-        path = _checked_path(video, what="video", error=VideoError, kind="a video")
+        path = checked_path(video, what="video", error=VideoError, kind="a video")
         return str(path), path.name
     if isinstance(video, (bytes, bytearray, memoryview)):
         if len(video) == 0:
             raise VideoError("The video is empty (0 bytes).", hint="Upload the file again.")
         return io.BytesIO(bytes(video)), "video"
     if hasattr(video, "read"):
-        if isinstance(video, io.TextIOBase):
-            raise VideoError("The video file was opened in text mode.", hint="Open it in binary mode ('rb').")
-        data = _read_file_like(video, what="video", error=VideoError)
-        if not data:
-            raise VideoError("The video file is empty (0 bytes).", hint="Upload the file again.")
+        data = read_file_like(video, what="video", error=VideoError, empty_hint="Upload the file again.")
         return io.BytesIO(data), getattr(video, "name", "video")
     raise VideoError(f"A video is a file path, bytes, a binary file object, a (T, H, W, 3) uint8 array or a "
                      f"procedural Clip, not {type(video).__name__}.")
@@ -129,20 +126,13 @@ def _source(video: Any) -> tuple[Any, str]:
 def reusable(video: Any) -> Any:
     """``video`` unchanged, except that a binary file object becomes its bytes (it can then be opened twice:
     once to check the header, once to decode)."""
-    from .validate import _read_file_like
-
     if hasattr(video, "read") and not isinstance(video, (str, bytes, bytearray, memoryview, os.PathLike)):
-        if isinstance(video, io.TextIOBase):
-            raise VideoError("The video file was opened in text mode.", hint="Open it in binary mode ('rb').")
-        data = _read_file_like(video, what="video", error=VideoError)
-        if not data:
-            raise VideoError("The video file is empty (0 bytes).", hint="Upload the file again.")
-        return data
+        return read_file_like(video, what="video", error=VideoError, empty_hint="Upload the file again.")
     return video
 
 
 def _open(source: Any, name: str) -> Any:
-    av = _av()
+    av = require_av()
     if isinstance(source, io.BytesIO):
         source.seek(0)
     try:
@@ -240,7 +230,7 @@ def validate_video(video: Any, *, max_seconds: float | None = None, max_pixels: 
 
 
 def _decode_some(container: Any, name: str, n: int) -> int:
-    av = _av()
+    av = require_av()
     got = 0
     try:
         for _frame in container.decode(video=0):
@@ -313,7 +303,7 @@ def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, 
 def _read_frames(container: Any, info: VideoInfo, wanted: np.ndarray, short_side: int | None,
                  name: str) -> dict[int, np.ndarray]:
     """Decode the unique frames in ``wanted`` (source frame numbers), seeking across long gaps."""
-    av = _av()
+    av = require_av()
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     targets = sorted(set(int(i) for i in wanted))
@@ -368,7 +358,7 @@ def read_audio(video: Any, sample_rate: int = 16000, max_seconds: float | None =
     """
     if isinstance(video, Video):
         return video.audio
-    av = _av()
+    av = require_av()
     source, name = _source(video)
     max_seconds = MAX_VIDEO_SECONDS if max_seconds is None else float(max_seconds)
     with _open(source, name) as container:
@@ -473,7 +463,7 @@ def load_video(video: Any, *, clip_len: int = 16, stride: int = 1, max_windows: 
             picked = np.stack([np.asarray(Image.fromarray(f).resize(size, Image.BILINEAR)) for f in picked])
         out = Video(np.ascontiguousarray(picked), indices, fps_, info, windows)
         if with_audio and audio is not None:
-            out.audio, out.sample_rate = _resampled(np.asarray(audio, np.float32), int(sr), sample_rate), sample_rate
+            out.audio, out.sample_rate = resample(np.asarray(audio, np.float32), int(sr), sample_rate), sample_rate
         return out
 
     video = reusable(video)
@@ -498,64 +488,6 @@ def load_video(video: Any, *, clip_len: int = 16, stride: int = 1, max_windows: 
 def _nearest(got: dict[int, np.ndarray], index: int) -> int:
     keys = np.fromiter(got.keys(), dtype=np.int64)
     return int(keys[np.abs(keys - index).argmin()])
-
-
-def _resampled(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
-    if orig_sr == target_sr:
-        return samples
-    from .validate import _resample
-
-    return _resample(samples, orig_sr, target_sr).astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
-def write_video(path: str | os.PathLike, frames: Any, fps: float, audio: Any = None, sample_rate: int = 16000,
-                scale: int = 1, codec: str = "libx264", options: dict[str, str] | None = None) -> Path:
-    """Write ``(T, H, W, 3)`` uint8 frames (and optional mono float audio) to an MP4 that browsers play.
-
-    H.264 (``libx264``, yuv420p, CRF 18) with AAC sound by default; ``codec="mpeg4"`` for builds
-    without x264. ``scale`` enlarges each frame by pixel repetition (crisp procedural clips).
-    Sides are padded to even sizes (yuv420p needs them). ``options``: FFmpeg codec options, e.g.
-    ``{"g": "250", "sc_threshold": "0"}`` for a keyframe exactly every 250 frames.
-    """
-    import fractions
-
-    av = _av()
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) < 1:
-        raise InvalidInputError(f"write_video needs (T, H, W, 3) uint8 frames, not {frames.dtype} {frames.shape}.")
-    if scale > 1:
-        frames = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)
-    h, w = frames.shape[1:3]
-    if h % 2 or w % 2:
-        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    path = Path(path)
-    rate = fractions.Fraction(float(fps)).limit_denominator(1001)
-    with av.open(str(path), mode="w") as out:
-        vs = out.add_stream(codec, rate=rate)
-        vs.width, vs.height, vs.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        vs.options = {**({"crf": "18", "preset": "veryfast"} if codec == "libx264" else {}), **(options or {})}
-        aus = None
-        if audio is not None:
-            aus = out.add_stream("aac", rate=int(sample_rate))
-            aus.layout = "mono"
-        for f in frames:
-            for packet in vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
-        if aus is not None:
-            samples = np.clip(np.asarray(audio, dtype=np.float32).reshape(1, -1), -1, 1)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="flt", layout="mono")
-            frame.sample_rate = int(sample_rate)
-            frame.pts, frame.time_base = 0, fractions.Fraction(1, int(sample_rate))  # lets the muxer record AAC priming
-            for packet in aus.encode(frame):
-                out.mux(packet)
-            for packet in aus.encode():
-                out.mux(packet)
-    return path
 
 
 def seconds_label(seconds: float) -> str:
