@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .io import atomic_write
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
@@ -105,25 +107,11 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(tempfile.gettempdir()) / "mmbench-examples"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """``write(binary_file)`` into a temporary file, then rename it to ``path`` (several app
-    processes may start together; none may see a half-written file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; examples are public media
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _save_once(path: Path, image: Image.Image, **save_kwargs: Any) -> None:
     if path.exists() and path.stat().st_size > 0:
         return
     fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
-    _atomic_write(path, lambda fh: image.save(fh, format=fmt, **save_kwargs))
+    atomic_write(path, lambda fh: image.save(fh, format=fmt, **save_kwargs))
 
 
 def example_files(cache_dir: str | os.PathLike | None = None, n_procedural: int = 8,
@@ -149,7 +137,7 @@ def example_files(cache_dir: str | os.PathLike | None = None, n_procedural: int 
             _save_once(path, image)
             out.procedural.append((str(path), caption))
         text = "\n".join(c for _, c in out.procedural) + "\n"
-        _atomic_write(captions_file, lambda fh: fh.write(text.encode("utf-8")))
+        atomic_write(captions_file, lambda fh: fh.write(text.encode("utf-8")))
     if photos:
         missing = [name for name in REAL_PHOTO_TEXTS if not (folder / f"{name}.jpg").exists()]
         images = real_photos() if missing else {}

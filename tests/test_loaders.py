@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmbench.data.loaders import MultimodalDataset, lab_splits, load_mosi, load_mvsa, mosi_classes
+from mmbench.data.datasets import MultimodalDataset, lab_splits
+from mmbench.data.mosi import load_mosi, mosi_classes
+from mmbench.data.mvsa import load_mvsa
 from mmbench.errors import InvalidInputError
 
 DIMS = {"text": 8, "vision": 5, "audio": 4}
@@ -86,7 +88,8 @@ def test_multibench_layout(tmp_path):
 
 
 def test_lab_adapter_feeds_the_fusion_lab(mosi_pkl):
-    from mmbench.fusion.lab import TrainConfig, classification_metrics, predict_proba, train_strategy
+    from mmbench.fusion.training import TrainConfig, predict_proba, train_strategy
+    from mmbench.metrics import classification_metrics
 
     path, _ = mosi_pkl
     data = lab_splits(*(load_mosi(path, split=s) for s in ("train", "valid", "test")))

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .world import COLOURS, SHAPES, _grids, _upsampler, shape_mask
+from .world import COLOURS, SHAPES, pixel_grids, shape_mask, upsampler
 
 #: The motion classes, in label-index order.
 MOTIONS: tuple[str, ...] = ("moving left", "moving right", "moving up", "moving down", "growing", "shrinking",
@@ -288,9 +288,9 @@ class ClipWorld:
     def _render(self, rng: np.random.Generator, track: dict, hidden: np.ndarray, dropped: np.ndarray,
                 low_contrast: bool) -> np.ndarray:
         n, T = self.size, self.n_frames
-        xs, ys = _grids(n)
+        xs, ys = pixel_grids(n)
         coarse = 5
-        up = _upsampler(n, coarse)
+        up = upsampler(n, coarse)
         base = rng.uniform(70, 185)
         field_ = up @ rng.normal(0, 28, (coarse, coarse)).astype(np.float32) @ up.T
         bg = base + field_[..., None] + rng.normal(0, 8, 3).astype(np.float32)

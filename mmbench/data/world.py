@@ -180,13 +180,14 @@ def vocabulary() -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def _grids(size: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grids(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(xs, ys)``: float32 ``(size, size)`` coordinates of each pixel's centre (0.5, 1.5, ...)."""
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     return xs + 0.5, ys + 0.5
 
 
 @lru_cache(maxsize=8)
-def _upsampler(size: int, coarse: int) -> np.ndarray:
+def upsampler(size: int, coarse: int) -> np.ndarray:
     """(size, coarse) bilinear interpolation matrix used for smooth background textures."""
     pos = np.linspace(0, coarse - 1, size, dtype=np.float32)
     lo = np.floor(pos).astype(int)
@@ -323,10 +324,10 @@ class World:
 
     def _render(self, rng: np.random.Generator, objects: list[WorldObject]) -> tuple[np.ndarray, np.ndarray]:
         n = self.image_size
-        xs, ys = _grids(n)
+        xs, ys = pixel_grids(n)
         # Muted, low-saturation, smoothly varying background so colour stays the objects' signal.
         coarse = 5
-        up = _upsampler(n, coarse)
+        up = upsampler(n, coarse)
         base = rng.uniform(70, 185)
         field_ = up @ rng.normal(0, 28, (coarse, coarse)).astype(np.float32) @ up.T
         tint = rng.normal(0, 8, 3).astype(np.float32)

@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .tiny_clip import Attention, _sincos_2d
+from .tiny_clip import Attention, sincos_2d
 
 SPECIALS = ("[PAD]", "[BOS]", "[EOS]", "[SEP]", "[UNK]")
 PAD, BOS, EOS, SEP, UNK = range(5)
@@ -163,7 +163,7 @@ class TinyCaptioner(nn.Module):
         self.tokenizer = CaptionTokenizer(config.vocab)
         c = config
         self.img_in = nn.Sequential(nn.LayerNorm(c.encoder_width), nn.Linear(c.encoder_width, c.width))
-        pos = torch.cat([torch.zeros(1, c.width), _sincos_2d(c.grid, c.width)])
+        pos = torch.cat([torch.zeros(1, c.width), sincos_2d(c.grid, c.width)])
         self.img_pos = nn.Parameter(pos[None].clone())  # where each patch is: needed for "left of"
         self.tok = nn.Embedding(len(self.tokenizer), c.width)
         self.pos = nn.Parameter(torch.randn(1, c.max_length, c.width) * 0.02)

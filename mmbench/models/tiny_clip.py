@@ -144,7 +144,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-def _sincos_2d(grid: int, dim: int) -> torch.Tensor:
+def sincos_2d(grid: int, dim: int) -> torch.Tensor:
     """Fixed 2-D sine-cosine position embedding (MAE) used to initialise the patch positions."""
     y, x = torch.meshgrid(torch.arange(grid, dtype=torch.float32), torch.arange(grid, dtype=torch.float32), indexing="ij")
     quarter = dim // 4
@@ -161,7 +161,7 @@ class VisionTower(nn.Module):
         self.grid = c.image_size // c.patch_size
         self.patch = nn.Conv2d(3, c.vision_width, c.patch_size, c.patch_size)
         self.cls = nn.Parameter(torch.zeros(1, 1, c.vision_width))
-        pos = torch.cat([torch.zeros(1, c.vision_width), _sincos_2d(self.grid, c.vision_width)])
+        pos = torch.cat([torch.zeros(1, c.vision_width), sincos_2d(self.grid, c.vision_width)])
         self.pos = nn.Parameter(pos[None].clone())
         self.blocks = nn.ModuleList(Block(c.vision_width, c.vision_heads, c.mlp_ratio) for _ in range(c.vision_layers))
         self.ln = nn.LayerNorm(c.vision_width)
