@@ -46,7 +46,7 @@ def sound_to_mel(samples: Any, cfg: MelConfig = MelConfig()) -> np.ndarray:
 
     The clip is cut or zero-padded to ``frames`` hops.
     """
-    from ..audio_views import power_spectrogram
+    from ..plots.audio import power_spectrogram
 
     x = np.asarray(samples, dtype=np.float32)
     n = cfg.frames * cfg.hop_length

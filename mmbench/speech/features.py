@@ -25,12 +25,12 @@ N_SAMPLES = CHUNK_SECONDS * SAMPLE_RATE
 def whisper_log_mel(samples: Any, n_mels: int = 80, *, pad_to_30s: bool = True) -> np.ndarray:
     """``(n_mels, frames)`` float32 log-mel features, as Whisper's feature extractor computes them.
 
-    ``samples``: 16 kHz mono float audio (what :func:`mmbench.validate.validate_audio` returns).
+    ``samples``: 16 kHz mono float audio (what :func:`mmbench.io.validate_audio` returns).
     ``pad_to_30s``: pad (or trim) to exactly 30 s, i.e. 3,000 frames, like the model's input.
     """
     import librosa
 
-    from ..audio_views import power_spectrogram
+    from ..plots.audio import power_spectrogram
 
     audio = np.asarray(samples, dtype=np.float32)
     if pad_to_30s:

@@ -1,25 +1,90 @@
-"""Figures of a fusion comparison beyond the bars of :mod:`mmbench.viz`: ROC and precision-recall
-curves (one-vs-rest), the reliability diagram, the modality ablation, an error case's three
-modalities, and one sample's per-modality contributions. Every function returns a matplotlib
-``Figure`` built without pyplot (safe in a multi-user web app)."""
+"""Figures of a fusion comparison: macro-F1 bars per strategy, robustness to a missing modality, ROC
+and precision-recall curves (one-vs-rest), the reliability diagram, the modality ablation, an error
+case's three modalities, and one sample's per-modality contributions. Every function returns a
+matplotlib ``Figure`` built without pyplot (safe in a multi-user web app)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InvalidInputError
+from .figures import new_figure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+__all__ = ["ablation_figure", "calibration_figure", "contributions_figure", "error_case_figure",
+           "fusion_results_bars", "robustness_plot", "roc_pr_figure"]
 
 _COLOURS = ["#d6453d", "#7a7a7a", "#2a9d4b", "#3b6fb6", "#e39b2d", "#8a56b0", "#1aa3a3"]
 
 
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
+# -- comparison summaries ---------------------------------------------------------------------
+def fusion_results_bars(report: Any, title: str | None = None, *, unimodal: Collection[str] = ()) -> Figure:
+    """Macro-F1 per strategy (mean over seeds, error bar = std), best on top; unimodal baselines grey.
 
-    return Figure(figsize=(width, height), layout="constrained")
+    ``report``: a :class:`~mmbench.fusion.report.FusionReport` (or anything with its ``table()``).
+    ``unimodal``: the names of the single-modality strategies (e.g. :data:`mmbench.fusion.UNIMODAL`),
+    drawn grey; none by default.
+    """
+    unimodal = frozenset(unimodal)
+    rows = sorted(report.table(), key=lambda r: -r["macro_f1_mean"])
+    if not rows:
+        raise InvalidInputError("The fusion report has no strategies to plot.")
+    names = [r["strategy"] for r in rows]
+    means = np.array([r["macro_f1_mean"] for r in rows])
+    stds = np.array([r["macro_f1_std"] for r in rows])
+    fig = new_figure(6.5, 1.2 + 0.36 * len(rows))
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))
+    colours = ["#9a9a9a" if n in unimodal else ("#ff7c00" if i == 0 else "#6f8fbf") for i, n in enumerate(names)]
+    ax.barh(y, means, xerr=stds, color=colours, height=0.7, capsize=3, error_kw={"elinewidth": 1})
+    ax.set_yticks(y, names, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("macro-F1 (test; error bar: std over seeds)")
+    for yi, (m, s) in enumerate(zip(means, stds)):
+        ax.text(min(m + s, 1.0) + 0.01, yi, f"{m:.3f}", va="center", fontsize=8)
+    n_seeds = len(getattr(report, "seeds", []) or [])
+    grey = " · grey: unimodal" if unimodal & set(names) else ""
+    ax.set_title(title or f"Fusion strategies · {n_seeds} seed{'s' if n_seeds != 1 else ''}{grey}", fontsize=11)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig
 
 
+def robustness_plot(report: Any, title: str | None = None) -> Figure:
+    """Grouped bars: macro-F1 of each fusion strategy with all modalities and with each one removed."""
+    table = {s: t for s, t in report.robustness_table().items() if any(k.startswith("missing_") for k in t)}
+    if not table:
+        raise InvalidInputError("No robustness results: select at least one fusion (multimodal) strategy.")
+    strategies = sorted(table, key=lambda s: -table[s]["full"])
+    conditions = ["full"] + sorted({k for t in table.values() for k in t if k.startswith("missing_")})
+    fig = new_figure(max(5.5, 1.0 + 0.9 * len(strategies)), 3.6)
+    ax = fig.add_subplot()
+    x = np.arange(len(strategies))
+    width = 0.8 / len(conditions)
+    colours = ["#ff7c00", "#6f8fbf", "#8fbf6f", "#bf6f8f", "#9a9a9a"]
+    for k, cond in enumerate(conditions):
+        values = [table[s].get(cond, np.nan) for s in strategies]
+        label = "all modalities" if cond == "full" else "without " + cond.removeprefix("missing_")
+        ax.bar(x - 0.4 + width * (k + 0.5), values, width, label=label, color=colours[k % len(colours)])
+    ax.set_xticks(x, strategies, fontsize=9, rotation=30 if len(strategies) > 5 else 0, ha="right"
+                  if len(strategies) > 5 else "center")
+    ax.set_ylim(0, 1.0)
+    ax.set_ylabel("macro-F1 (test)")
+    ax.legend(fontsize=8, ncols=len(conditions), loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(strategies)
+              <= 5 else -0.32), frameon=False)
+    ax.set_title(title or "Robustness: macro-F1 when a modality is missing at test time", fontsize=11)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
+# -- curves, ablation and single samples -------------------------------------------------------
 def _strategies(report: Any, strategies: Sequence[str] | None) -> list[str]:
     chosen = list(strategies) if strategies else [s for s in (report.best("fusion"), report.best("unimodal")) if s]
     missing = [s for s in chosen if s not in report.probas]
@@ -33,7 +98,7 @@ def roc_pr_figure(report: Any, strategies: Sequence[str] | None = None) -> Any:
     """ROC (left) and precision-recall (right) curves, one-vs-rest per class, for ``strategies``
     (default: the best fusion and the best unimodal strategy); test samples of all seeds pooled."""
     chosen = _strategies(report, strategies)
-    fig = _figure(9.5, 3.8)
+    fig = new_figure(9.5, 3.8)
     roc_ax, pr_ax = fig.subplots(1, 2)
     styles = ["-", "--", ":", "-."]
     for k, s in enumerate(chosen):
@@ -59,7 +124,7 @@ def calibration_figure(report: Any, strategies: Sequence[str] | None = None) -> 
     """Reliability diagram: accuracy vs confidence per bin (the diagonal is perfect calibration), with
     the expected calibration error (ECE) of each strategy in the legend."""
     chosen = _strategies(report, strategies)
-    fig = _figure(4.8, 3.8)
+    fig = new_figure(4.8, 3.8)
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="k", lw=0.6, ls=":", label="perfectly calibrated")
     for k, s in enumerate(chosen):
@@ -82,7 +147,7 @@ def ablation_figure(report: Any) -> Any:
         raise InvalidInputError("This report has no ablation: run compare(..., ablation=True).")
     strategies = list(table)
     mods = [m for m in report.modalities if any(f"without_{m}" in t for t in table.values())]
-    fig = _figure(max(5.5, 1.6 + 1.5 * len(strategies)), 3.8)
+    fig = new_figure(max(5.5, 1.6 + 1.5 * len(strategies)), 3.8)
     ax = fig.subplots()
     x = np.arange(len(strategies))
     width = 0.8 / (1 + 2 * len(mods))
@@ -115,7 +180,7 @@ def error_case_figure(case: Any, sample_rate: int = 8000) -> Any:
     modality's cue and every strategy's prediction (green right, red wrong)."""
     from PIL import Image
 
-    fig = _figure(7.2, 2.6)
+    fig = new_figure(7.2, 2.6)
     axes = fig.subplots(1, 3, width_ratios=[1, 1.3, 2.2])
     image = case.image
     if image is not None and not isinstance(image, np.ndarray):
@@ -150,7 +215,7 @@ def contributions_figure(explanation: Any) -> Any:
     e = explanation
     panels = ["probabilities"] + (["logits"] if e.modality_logits else []) + (["gates"] if e.gate_weights else []) + \
         (["loo"] if e.leave_one_out else [])
-    fig = _figure(2.6 * len(panels) + 0.5, 2.8)
+    fig = new_figure(2.6 * len(panels) + 0.5, 2.8)
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     classes = list(e.probabilities)
     for ax, panel in zip(axes, panels):

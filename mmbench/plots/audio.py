@@ -3,8 +3,9 @@
 :func:`audio_features` computes the arrays (librosa); :func:`audio_views` draws them as one
 figure of stacked panels on a shared time axis, with a transcript's word timings (anything with
 ``text``, ``start``, ``end``, e.g. :class:`mmbench.speech.transcript.Word`) drawn on the
-spectrogram. Like :mod:`mmbench.viz`, figures are fresh Agg figures, never ``pyplot``: safe for
-many app users at once.
+spectrogram. Like every figure of :mod:`mmbench.plots`, they are fresh Agg figures, never
+``pyplot``: safe for many app users at once. :func:`power_spectrogram` (plain numpy) is also the
+STFT behind :mod:`mmbench.speech.features` and :mod:`mmbench.audiogen.melspec`.
 
 Defaults suit speech at 16 kHz: 25 ms windows (``n_fft`` 400) every 10 ms (``hop`` 160), 80 mel
 bands, 13 MFCCs (the chapter's classic speech features), 12 chroma bins.
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
+from .figures import new_figure
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -66,7 +68,7 @@ class AudioFeatures:
 
 def _as_clip(audio: Any, sample_rate: int | None) -> tuple[np.ndarray, int]:
     """(samples, rate) from a validated clip, a (rate, samples) tuple or a path/bytes (validated)."""
-    from .validate import validate_audio
+    from ..io import validate_audio
 
     if sample_rate is not None and hasattr(audio, "__array__"):
         return validate_audio((sample_rate, audio), target_sr=None, allow_silent=True, max_seconds=1e9)
@@ -78,7 +80,7 @@ def audio_features(audio: Any, sample_rate: int | None = None, *, n_mels: int = 
                    max_seconds: float = MAX_VIEW_SECONDS) -> AudioFeatures:
     """Mel spectrogram (dB), MFCC and chroma of ``audio``.
 
-    ``audio``: samples with ``sample_rate``, or anything :func:`mmbench.validate.validate_audio`
+    ``audio``: samples with ``sample_rate``, or anything :func:`mmbench.io.validate_audio`
     takes (mixed to mono, kept at its own rate). Only the first ``max_seconds`` are analysed.
     ``n_fft``/``hop_length`` default to 25 ms / 10 ms at the clip's rate.
     """
@@ -113,15 +115,6 @@ def power_spectrogram(samples: np.ndarray, n_fft: int, hop_length: int, *, pad_m
     frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft)[::hop_length]
     spectrum = np.fft.rfft(frames * window.astype(np.float32), axis=-1)
     return (np.abs(spectrum) ** 2).T.astype(np.float32)
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
 
 
 def _draw_waveform(ax: Any, feats: AudioFeatures) -> None:
@@ -216,7 +209,7 @@ def audio_views(audio: Any, sample_rate: int | None = None, *, words: Sequence[A
         raise InvalidInputError(f"Unknown audio view(s) {unknown or list(views)}; choose from {', '.join(VIEWS)}.")
     feats = features if features is not None else audio_features(audio, sample_rate, max_seconds=max_seconds)
     heights = {"waveform": 1.0, "mel": 1.7, "mfcc": 1.2, "chroma": 1.1}
-    fig = _new_figure(9.0, 0.6 + sum(heights[v] for v in views))
+    fig = new_figure(9.0, 0.6 + sum(heights[v] for v in views))
     axes = fig.subplots(len(views), 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": [heights[v] for v in views]})[:, 0]
     for ax, view in zip(axes, views):

@@ -1,15 +1,18 @@
 """Figures of several explanations at once: methods side by side, attention heads in a grid.
 
-Pure matplotlib ``Figure`` objects (no pyplot state), used by the app's Explain panel (PNG download)
-and by the notebooks. Single explanations have :meth:`~.explanation.Explanation.figure`.
+Pure matplotlib ``Figure`` objects (no pyplot state), used by the app's Explain panel (PNG download,
+with :func:`mmbench.plots.figures.figure_png`) and by the notebooks. Single explanations have
+:meth:`mmbench.explain.explanation.Explanation.figure`.
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any, Sequence
 
 from ..errors import InvalidInputError
+from .figures import new_figure
+
+__all__ = ["caption", "comparison_figure"]
 
 
 def caption(exp: Any) -> str:
@@ -29,7 +32,6 @@ def comparison_figure(explanations: Sequence[Any], alpha: float = 0.5, cmap: str
     explanation (default :func:`caption`).
     """
     import numpy as np
-    from matplotlib.figure import Figure
 
     exps = list(explanations)
     if not exps:
@@ -43,8 +45,7 @@ def comparison_figure(explanations: Sequence[Any], alpha: float = 0.5, cmap: str
     rows = -(-n // cols)
     h, w = exps[0].image.shape[:2]
     size = 2.6
-    fig = Figure(figsize=(size * cols, size * rows * h / max(w, 1) + 0.5 * rows + (0.3 if title else 0)),
-                 layout="constrained")
+    fig = new_figure(size * cols, size * rows * h / max(w, 1) + 0.5 * rows + (0.3 if title else 0))
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, (name, picture) in zip(axes, panels):
         ax.imshow(picture)
@@ -54,10 +55,3 @@ def comparison_figure(explanations: Sequence[Any], alpha: float = 0.5, cmap: str
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
-
-
-def figure_png(fig: Any, dpi: int = 110) -> bytes:
-    """A matplotlib figure as PNG bytes."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()

@@ -1,8 +1,8 @@
 """Plots for video results: frame strips with per-frame scores, temporal importance curves and the
 audio-visual fusion panel.
 
-Like :mod:`mmbench.viz`, every function returns a fresh Agg-backed ``Figure`` and never touches
-``pyplot``, so concurrent app users can plot at once.
+Like every module of :mod:`mmbench.plots`, each function returns a fresh Agg-backed ``Figure`` and
+never touches ``pyplot``, so concurrent app users can plot at once.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .errors import InvalidInputError
-from .viz import _new_figure, truncate
+from ..errors import InvalidInputError
+from .figures import new_figure, truncate
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -38,7 +38,7 @@ def frame_strip(frames: Any, scores: Sequence[float] | None = None, times: Seque
     pos = pick_frames(len(frames), max_frames)
     h, w = frames.shape[1:3]
     cols = len(pos)
-    fig = _new_figure(min(16.0, 0.2 + 1.15 * cols), 1.15 * h / max(w, 1) + 0.75)
+    fig = new_figure(min(16.0, 0.2 + 1.15 * cols), 1.15 * h / max(w, 1) + 0.75)
     axes = fig.subplots(1, cols, squeeze=False)[0]
     best = int(np.argmax([scores[p] for p in pos])) if scores is not None else -1
     for k, (ax, p) in enumerate(zip(axes, pos)):
@@ -67,7 +67,7 @@ def frame_scores_figure(result: Any, top_k: int = 3, max_frames: int = 16, title
     pos = pick_frames(len(frames), max_frames)
     cols = len(pos)
     h, w = frames.shape[1:3]
-    fig = _new_figure(min(16.0, max(6.0, 0.2 + 1.0 * cols)), 1.0 * h / max(w, 1) + 3.2)
+    fig = new_figure(min(16.0, max(6.0, 0.2 + 1.0 * cols)), 1.0 * h / max(w, 1) + 3.2)
     grid = fig.add_gridspec(2, cols, height_ratios=[1.0 * h / max(w, 1), 2.2])
     top = result.predictions[:top_k]
     first = result.frame_scores(top[0].index)
@@ -98,7 +98,7 @@ def temporal_importance_figure(exp: Any, title: str | None = None, max_frames: i
     pos = pick_frames(len(frames), max_frames)
     cols = len(pos)
     h, w = frames.shape[1:3]
-    fig = _new_figure(min(16.0, max(6.0, 0.2 + 1.0 * cols)), 1.0 * h / max(w, 1) + 3.0)
+    fig = new_figure(min(16.0, max(6.0, 0.2 + 1.0 * cols)), 1.0 * h / max(w, 1) + 3.0)
     grid = fig.add_gridspec(2, cols, height_ratios=[1.0 * h / max(w, 1), 2.0])
     best = exp.peak
     for k, p in enumerate(pos):
@@ -129,7 +129,7 @@ def audio_visual_figure(result: Any, a: float | None = None, b: float | None = N
     a = result.a if a is None else a
     b = result.b if b is None else b
     best = int(np.argmax(result.fused_probs))
-    fig = _new_figure(11.0, 3.6)
+    fig = new_figure(11.0, 3.6)
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1.0]})
     t = result.times
     left.plot(t, a * result.video_scores[:, best], color=_COLOURS[0], marker="o", markersize=3,
