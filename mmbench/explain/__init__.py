@@ -6,11 +6,13 @@
 ((300, 451), dtype('uint8'))
 
 Methods are a registry (:data:`METHODS`, :func:`register_method`); models plug in through their
-backend's ``explain_adapter()`` (:class:`ExplainAdapter`); :mod:`.scoring` scores maps against
+backend's ``explain_adapter()`` (:class:`ExplainAdapter`, defined with its builders in
+:mod:`mmbench.backends.adapters` and re-exported here); :mod:`.scoring` scores maps against
 ground truth (pointing game, deletion/insertion AUC) and :mod:`.scratch` is Grad-CAM in 20 lines.
 :mod:`.attention` adds ViT attention methods (``"rollout"``, ``"chefer"``, ``"attention"``) and the
-per-head viewer :func:`attention_maps`; :mod:`.cross_attention` records cross-attention per token
-for captioners and text-to-image models (:class:`CrossAttentionRecorder`).
+per-head viewer :func:`attention_maps`; :mod:`.cross_attention` turns cross-attention recorded per
+token into maps, for captioners and text-to-image models (:class:`CrossAttentionRecorder`). The
+model-level recording (:class:`AttentionTap`) lives in :mod:`mmbench.models.attention`.
 :mod:`.text` gives word attributions for text classifiers (:func:`explain_words`: occlusion or
 captum integrated gradients) and :mod:`.audio` time-frequency occlusion maps on spectrogram models
 (:func:`explain_spectrogram`).
@@ -20,7 +22,8 @@ also reached by :func:`explain` with a video pipeline).
 :func:`explain` with an image-to-text pipeline and a caption word as the target).
 """
 
-from .adapters import ClassTarget, ExplainAdapter, TextTarget, TokenGrid, get_adapter
+from ..backends.adapters import ClassTarget, ExplainAdapter, TextTarget, TokenGrid, get_adapter
+from ..models.attention import AttentionTap  # model-level attention recording
 from .api import (available_layers, available_methods, compare, default_layer, explain, explain_batch, method_info,
                   target_scorer)
 from .explanation import Explanation
@@ -41,7 +44,7 @@ __all__ = [
 ]
 
 #: names served lazily (their modules register methods, which load_methods() does in its own order)
-_LAZY = {"attention_maps": ".attention", "AttentionTap": ".taps", "CrossAttentionRecorder": ".cross_attention",
+_LAZY = {"attention_maps": ".attention", "CrossAttentionRecorder": ".cross_attention",
          "explain_caption": ".captioning", "RecordedCrossAttention": ".captioning"}
 
 

@@ -9,9 +9,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..validate import validate_images
-from .adapters import ExplainAdapter, get_adapter
-from .explanation import Explanation
+from ..io import validate_images
+from ..backends.adapters import ExplainAdapter, get_adapter
+from .explanation import Explanation, to_image_coordinates
 from .methods import ExplainRequest, Method, MethodResult, get_method, load_methods
 
 
@@ -220,16 +220,3 @@ def build_targets(adapter: ExplainAdapter, targets: list[Any], target_options: d
             cache[key] = adapter.target(t, **target_options)
         out.append(cache[key])
     return out
-
-
-def to_image_coordinates(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A map at model-input resolution -> ``size`` (H, W), bilinear, rescaled to [0, 1] float32."""
-    import cv2
-
-    h, w = size
-    if cam.shape != (h, w):
-        cam = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
-    lo, hi = float(cam.min()), float(cam.max())
-    if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo <= 1e-12:
-        return np.zeros((h, w), dtype=np.float32)
-    return ((cam - lo) / (hi - lo)).astype(np.float32, copy=False)

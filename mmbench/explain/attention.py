@@ -12,8 +12,9 @@
   last), averaged over heads or for one ``head``.
 
 :func:`attention_maps` is the per-head / per-layer viewer: one :class:`Explanation` per (block,
-head). The attention comes from :class:`~.taps.AttentionTap` (explicit softmax, on the autograd
-graph), so it works for the tiny CLIP, open_clip ViTs and transformers CLIP / ViT models alike.
+head). The attention comes from :class:`~mmbench.models.attention.AttentionTap` (explicit softmax,
+on the autograd graph), so it works for the tiny CLIP, open_clip ViTs and transformers CLIP / ViT
+models alike.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class VitAttention:
 
     Attributes:
         names: dotted names of the attention modules, first block first.
-        modules: the modules (tapped with :class:`~.taps.AttentionTap`).
+        modules: the modules (tapped with :class:`~mmbench.models.attention.AttentionTap`).
         grid: ``(gh, gw)`` patch grid; the last ``gh * gw`` tokens are the patches.
         readout: ``"cls"`` (the first token is pooled) or ``"mean"`` (patch tokens are averaged).
     """
@@ -59,7 +60,7 @@ def find_vit_attention(adapter: Any) -> VitAttention | None:
     found = None
     grid = getattr(adapter.reshape_transform, "grid", None)
     if grid is not None:
-        from .taps import attention_function
+        from ..models.attention import attention_function
 
         readout = "cls"
         visual = getattr(adapter.extras.get("model"), "visual", None)
@@ -103,8 +104,8 @@ def record_attention(adapter: Any, pixels: Any, targets: Sequence[Any] | None = 
     """
     import torch
 
+    from ..models.attention import AttentionTap
     from .cam import frozen_weights
-    from .taps import AttentionTap
 
     va = vit_attention(adapter)
     tap = AttentionTap(dict(zip(va.names, va.modules)))
@@ -307,10 +308,9 @@ def attention_maps(pipe: Any, image: Any, blocks: Sequence[int] | None = None, h
         :class:`~.explanation.Explanation` objects in block order; per block the head average
         first (``meta["head"] is None``), then each head. ``layer`` is the attention module's name.
     """
-    from .adapters import get_adapter
-    from .api import to_image_coordinates
-    from .explanation import Explanation
-    from ..validate import validate_image
+    from ..backends.adapters import get_adapter
+    from ..io import validate_image
+    from .explanation import Explanation, to_image_coordinates
 
     adapter = get_adapter(pipe)
     va = vit_attention(adapter)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..data.labels import target_class
 from ..errors import InvalidInputError
 
 __all__ = ["SpectrogramAttribution", "SpectrogramModel", "explain_spectrogram"]
@@ -97,23 +98,6 @@ def _as_model(model: Any) -> SpectrogramModel:
                             hint="Pass mmbench.pipeline('audio-classification') or a SpectrogramModel.")
 
 
-def _target(labels, target, n: int, scores: np.ndarray) -> tuple[int, str]:
-    if target is None:
-        idx = int(scores.argmax())
-    elif isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        idx = int(target)
-        if not 0 <= idx < n:
-            raise InvalidInputError(f"Target class {idx} is out of range: the model has {n} classes.")
-    elif isinstance(target, str) and labels is not None:
-        names = [str(x).lower() for x in labels]
-        if target.strip().lower() not in names:
-            raise InvalidInputError(f"Unknown target class {target!r}.", hint=f"Choose from {list(labels)}.")
-        idx = names.index(target.strip().lower())
-    else:
-        raise InvalidInputError(f"The target must be a class index or name, not {target!r}.")
-    return idx, str(labels[idx]) if labels is not None else str(idx)
-
-
 def explain_spectrogram(model: Any, clip: Any, target: Any = None, *, patch: tuple[int, int] = (8, 8),
                         stride: tuple[int, int] | None = None, fill: str | float = "min",
                         output: str = "probability", batch_size: int = 64) -> SpectrogramAttribution:
@@ -153,7 +137,7 @@ def explain_spectrogram(model: Any, clip: Any, target: Any = None, *, patch: tup
     with torch.inference_mode():
         spec = sm.spectrogram(torch.as_tensor(wave))
         base = score(spec)[0]
-        idx, name = _target(sm.labels, target, base.shape[0], base)
+        idx, name = target_class(sm.labels, target, base)
         m, t = spec.shape[-2:]
         value = (float(spec.min()) if fill == "min" else float(spec.mean()) if fill == "mean" else float(fill))
         rows = list(range(0, max(1, m - ph) + 1, sh))

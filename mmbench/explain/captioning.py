@@ -1,7 +1,7 @@
 """Per-word cross-attention maps of captioners, through the explain API: :func:`explain_caption`.
 
 A captioning pipeline (:mod:`mmbench.pipelines.captioning`) records its decoder's cross-attention
-in one teacher-forced pass over the caption it wrote — with :class:`~.cross_attention.CrossAttentionRecorder`
+in one teacher-forced pass over the caption it wrote — with :class:`~mmbench.models.attention.CrossAttentionTap`
 for mmbench's own decoder, or from the probabilities transformers returns (``output_attentions``)
 for BLIP, whose attention modules the recorder cannot tap. Both become the same
 ``{module: [probs (1, heads, Lq, Lk)]}`` record, turned into maps by the recorder's own
@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .cross_attention import CrossAttentionRecorder
+from .explanation import to_image_coordinates
 
 
 class RecordedCrossAttention(CrossAttentionRecorder):
@@ -51,8 +52,6 @@ def caption_word_maps(image: Any, records: Mapping[str, Sequence[Any]], grid: tu
     and ``.probability``, or strings); ``words``: objects with ``.text``, ``.token_indices`` and
     ``.probability``.
     """
-    from .api import to_image_coordinates
-
     if not records:
         raise InvalidInputError("No cross-attention was recorded for this caption.")
     names = [getattr(t, "token", t) for t in tokens]

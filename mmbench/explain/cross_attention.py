@@ -1,11 +1,13 @@
-"""Cross-attention maps per token, for captioners and text-to-image models: :class:`CrossAttentionRecorder`.
+"""Cross-attention maps per token, for captioners and text-to-image models: :class:`CrossAttentionRecorder`
+(the recording itself is :class:`mmbench.models.attention.CrossAttentionTap`; this adds the maps).
 
 The protocol a generating pipeline follows (issue 4's captioning and text-to-image pipelines):
 
 1. name its cross-attention modules with a regex over ``model.named_modules()`` (e.g.
    ``r".*\\.cross_attn"`` for mmbench's own blocks, ``r".*attn2"`` for a diffusers UNet);
 2. run generation inside ``with CrossAttentionRecorder(model, pattern) as rec:`` — every call of
-   those modules is recorded (float32 CPU copies, in this thread only, see :class:`~.taps.AttentionTap`);
+   those modules is recorded (float32 CPU copies, in this thread only, see
+   :class:`~mmbench.models.attention.AttentionTap`);
 3. turn the record into one :class:`~.explanation.Explanation` per token:
 
    * captioning — text queries attend to image keys: :meth:`CrossAttentionRecorder.word_maps`
@@ -21,17 +23,18 @@ Heads are averaged; every call's map is resized to the image and the calls avera
 
 from __future__ import annotations
 
-import math
-import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..models.attention import CrossAttentionTap, query_grid
+from .explanation import Explanation, to_image_coordinates
 
 
-class CrossAttentionRecorder:
-    """Record the attention probabilities of a model's cross-attention modules.
+class CrossAttentionRecorder(CrossAttentionTap):
+    """Record the attention probabilities of a model's cross-attention modules and turn them into
+    one :class:`~.explanation.Explanation` per token.
 
     Args:
         model: the ``nn.Module`` whose submodules are recorded.
@@ -42,42 +45,9 @@ class CrossAttentionRecorder:
         records: ``{name: [probs (batch, heads, Lq, Lk) float32 CPU, one per call]}``.
     """
 
-    def __init__(self, model: Any, modules: str | Sequence[str] | Mapping[str, Any]) -> None:
-        from .taps import AttentionTap
-
-        named = dict(model.named_modules())
-        if isinstance(modules, str):
-            rx = re.compile(modules)
-            chosen = {n: m for n, m in named.items() if n and rx.fullmatch(n)}
-        elif isinstance(modules, Mapping):
-            chosen = dict(modules)
-        else:
-            missing = [n for n in modules if n not in named]
-            if missing:
-                raise InvalidInputError(f"The model has no module(s) {', '.join(map(repr, missing))}.")
-            chosen = {n: named[n] for n in modules}
-        if not chosen:
-            raise InvalidInputError(f"No module of {type(model).__name__} matches {modules!r}.",
-                                    hint="Name the cross-attention modules (a regex over model.named_modules()).")
-        self._tap = AttentionTap(chosen, detach=True)
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._tap.modules)
-
-    @property
-    def records(self) -> dict[str, list[Any]]:
-        return self._tap.probs
-
     def __enter__(self) -> "CrossAttentionRecorder":
-        self._tap.__enter__()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._tap.__exit__(*exc)
-
-    def clear(self) -> None:
-        self._tap.clear()
 
     def _calls(self) -> list[Any]:
         calls = [p for values in self.records.values() for p in values]
@@ -147,7 +117,7 @@ class CrossAttentionRecorder:
     # -- helpers -----------------------------------------------------------------------------------
     @staticmethod
     def _image_and_tokens(image: Any, tokens: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        from ..validate import validate_image
+        from ..io import validate_image
 
         tokens = [str(t) for t in tokens]
         if not tokens:
@@ -155,27 +125,10 @@ class CrossAttentionRecorder:
         return np.asarray(validate_image(image)), tokens
 
     def _explanation(self, arr: np.ndarray, heat: np.ndarray, token: str, index: int, queries: str) -> Any:
-        from .api import to_image_coordinates
-        from .explanation import Explanation
-
         return Explanation(heatmap=to_image_coordinates(heat.astype(np.float32), arr.shape[:2]), image=arr,
                            method="cross-attention", target=token, layer=None,
                            meta={"family": "attention", "modules": self.names, "token_index": index,
                                  "queries": queries, "calls": sum(len(v) for v in self.records.values())})
-
-
-def query_grid(length: int, size: tuple[int, int]) -> tuple[int, int]:
-    """``(gh, gw)`` with ``gh * gw == length`` closest to the aspect ratio of ``size`` (H, W)."""
-    h, w = size
-    best = None
-    for gh in range(1, int(math.isqrt(length)) + 1):
-        if length % gh:
-            continue
-        for a, b in ((gh, length // gh), (length // gh, gh)):
-            err = abs(math.log((a / b) / (h / w)))
-            if best is None or err < best[0]:
-                best = (err, a, b)
-    return best[1], best[2]
 
 
 def _resize(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The one result type of every explanation method: :class:`Explanation`, a heatmap in the input
-image's own pixel coordinates plus what produced it, with overlay, figure and PNG helpers."""
+image's own pixel coordinates plus what produced it, with overlay, figure and PNG helpers; and
+:func:`to_image_coordinates`, which puts a model-resolution map into those coordinates."""
 
 from __future__ import annotations
 
@@ -105,3 +106,16 @@ def _colormap(name: str) -> Any:
     except (KeyError, TypeError) as err:
         raise InvalidInputError(f"Unknown colour map {name!r}.",
                                 hint="Try 'jet', 'inferno', 'viridis' or 'magma'.") from err
+
+
+def to_image_coordinates(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A map at model-input resolution -> ``size`` (H, W), bilinear, rescaled to [0, 1] float32."""
+    import cv2
+
+    h, w = size
+    if cam.shape != (h, w):
+        cam = cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR)
+    lo, hi = float(cam.min()), float(cam.max())
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi - lo <= 1e-12:
+        return np.zeros((h, w), dtype=np.float32)
+    return ((cam - lo) / (hi - lo)).astype(np.float32, copy=False)

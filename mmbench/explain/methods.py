@@ -106,11 +106,11 @@ def load_methods() -> dict[str, Method]:
     """Import the method modules once (see the module docstring); returns :data:`METHODS`."""
     global _loaded
     if not _loaded:
+        import os
         import pkgutil
 
-        from .. import explain as package
-
-        found = sorted(f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
+        package = __name__.rpartition(".")[0]  # this folder's package, without importing it again
+        found = sorted(f"{package}.{m.name}" for m in pkgutil.iter_modules([os.path.dirname(__file__)])
                        if not m.name.startswith("_"))
         for module in [*METHOD_MODULES, *(m for m in found if m not in METHOD_MODULES)]:
             importlib.import_module(module)

@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from ..errors import InvalidInputError
-from .adapters import get_adapter
+from ..backends.adapters import get_adapter
 
 
 def randomize_weights(module: Any, seed: int = 0, down_to: str | None = None) -> list[str]:

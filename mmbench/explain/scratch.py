@@ -18,7 +18,7 @@ def grad_cam(model: torch.nn.Module, layer: torch.nn.Module, pixels: torch.Tenso
     """Grad-CAM maps ``(N, H, W)`` in [0, 1] at the input's resolution.
 
     ``target(model_output) -> one score per image`` (a class logit, a text similarity...);
-    ``reshape`` turns a ViT's tokens into a ``(N, C, h, w)`` grid (e.g. :class:`~.adapters.TokenGrid`).
+    ``reshape`` turns a ViT's tokens into a ``(N, C, h, w)`` grid (e.g. :class:`~mmbench.backends.adapters.TokenGrid`).
     """
     saved = {}
 

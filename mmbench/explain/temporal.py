@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.labels import lookup_class
 from ..errors import InvalidInputError
 
 #: Temporal methods, name -> description (for UIs and error messages).
@@ -75,7 +76,7 @@ class TemporalExplanation:
 
     def figure(self, title: str | None = None, max_frames: int = 16) -> Any:
         """A matplotlib ``Figure``: the frame strip on top, the importance curve below (no pyplot state)."""
-        from ..viz_video import temporal_importance_figure
+        from ..plots.video import temporal_importance_figure
 
         return temporal_importance_figure(self, title=title, max_frames=max_frames)
 
@@ -138,8 +139,6 @@ def explain_video(pipe: Any, video: Any, target: Any = None, method: str = "temp
         raise InvalidInputError(f"window (frames occluded at once) must be a positive whole number, not {window!r}.")
     if baseline not in BASELINES:
         raise InvalidInputError(f"Unknown baseline {baseline!r}.", hint=f"Choose one of: {', '.join(BASELINES)}.")
-    from ..pipelines.classification import lookup_class
-
     score, names = pipe.score_function(labels)
     v = pipe.load(video, clip_len, stride, fps=fps)
     windows = np.stack([v.window_frames(i) for i in range(len(v.windows))])

@@ -27,8 +27,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..data.labels import target_class
 from ..errors import InvalidInputError
-from ..validate import validate_text
+from ..io import validate_text
 
 __all__ = ["TEXT_METHODS", "TextModel", "WordAttribution", "explain_words", "split_words"]
 
@@ -165,25 +166,6 @@ def _scores(model: TextModel, texts: list[str]) -> np.ndarray:
     return out
 
 
-def _target_index(model: TextModel, target: Any, scores: np.ndarray) -> tuple[int, str]:
-    n = scores.shape[1]
-    labels = list(model.labels) if model.labels is not None else None
-    if target is None:
-        idx = int(scores.argmax())
-    elif isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        idx = int(target)
-        if not 0 <= idx < n:
-            raise InvalidInputError(f"Target class {idx} is out of range: the model has {n} classes (0-{n - 1}).")
-    elif isinstance(target, str) and labels is not None:
-        lowered = [str(lab).lower() for lab in labels]
-        if target.strip().lower() not in lowered:
-            raise InvalidInputError(f"Unknown target class {target!r}.", hint=f"Choose from {labels}.")
-        idx = lowered.index(target.strip().lower())
-    else:
-        raise InvalidInputError(f"The target must be a class index{' or name' if labels else ''}, not {target!r}.")
-    return idx, (str(labels[idx]) if labels is not None else str(idx))
-
-
 def explain_words(model: Any, text: str, target: Any = None, method: str = "occlusion", *,
                   n_steps: int = 32, internal_batch_size: int | None = None) -> WordAttribution:
     """Attribute ``model``'s score for ``target`` on ``text`` to its words.
@@ -208,7 +190,7 @@ def explain_words(model: Any, text: str, target: Any = None, method: str = "occl
     if not spans:
         raise InvalidInputError("The text has no words to attribute.", hint="Type at least one word.")
     full = _scores(tm, [text])
-    idx, name = _target_index(tm, target, full)
+    idx, name = target_class(tm.labels, target, full[0])
     if method == "occlusion":
         scores, meta = _occlusion(tm, text, spans, idx, full[0, idx])
     else:

@@ -3,7 +3,7 @@
 The offline model is mmbench-prosody-cnn, a spectrogram CNN that reads the sentiment cue of a
 prosody clip (negative / neutral / positive); its penultimate layer is the fusion lab's deep
 audio representation (:meth:`AudioClassificationPipeline.embed`). Clips are validated and
-resampled to the model's rate with :func:`mmbench.validate.validate_audio`; arrays of equal-length
+resampled to the model's rate with :func:`mmbench.io.validate_audio`; arrays of equal-length
 clips at the model's rate (the lab's data) take a fast path without per-clip decoding.
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..validate import validate_audio
+from ..io import validate_audio
 from .base import Pipeline
 
 

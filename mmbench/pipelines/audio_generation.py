@@ -2,7 +2,7 @@
 
 Two pipelines share one result type (:class:`GeneratedAudio`: samples, sample rate, the seed that
 reproduces it, notes) and one way to look at it (:meth:`AudioGenerationPipeline.views`: waveform
-and mel spectrogram from :mod:`mmbench.audio_views`):
+and mel spectrogram from :mod:`mmbench.plots.audio`):
 
 * :class:`TextToSpeechPipeline` — ``pipe(text, voice=..., speed=..., pitch=..., seed=...)``.
   Online: MMS-TTS (VITS) via transformers; offline: the espeak-ng program, or the optional Piper voice.
@@ -10,7 +10,7 @@ and mel spectrogram from :mod:`mmbench.audio_views`):
   Online: MusicGen small; offline: the rule-based composer (MIDI rendered by FluidSynth) for
   music and ``mmbench-tiny-sound`` (trained by mmbench) for the procedural sound world.
 
-Validation is here, the same for every backend: texts through :func:`mmbench.validate.validate_text`
+Validation is here, the same for every backend: texts through :func:`mmbench.io.validate_text`
 (empty, control characters, too long), durations inside what the model can make, seeds, speeds
 and guidance scales checked, each with a :class:`~mmbench.errors.InvalidInputError` naming the
 allowed range. A control that the loaded model does not have is not an error: the result's
@@ -140,8 +140,8 @@ class AudioGenerationPipeline(Pipeline):
 
     def views(self, result: GeneratedAudio, views: tuple[str, ...] = ("waveform", "mel"),
               title: str | None = None) -> Figure:
-        """Waveform and mel spectrogram (or any of :data:`mmbench.audio_views.VIEWS`) of ``result``."""
-        from ..audio_views import audio_views
+        """Waveform and mel spectrogram (or any of :data:`mmbench.plots.audio.VIEWS`) of ``result``."""
+        from ..plots.audio import audio_views
 
         if not result.waveform.size:
             raise InvalidInputError("The generated clip is empty; there is nothing to draw.")
@@ -198,7 +198,7 @@ class TextToSpeechPipeline(AudioGenerationPipeline):
             TextError: empty, too long or unusable text. InvalidInputError: unknown voice, speed or
             pitch out of range, bad seed.
         """
-        from ..validate import validate_text
+        from ..io import validate_text
 
         started = time.perf_counter()
         text = validate_text(text, what="text", max_chars=MAX_SPEECH_CHARS)
@@ -286,7 +286,7 @@ class TextToAudioPipeline(AudioGenerationPipeline):
             TextError: empty or too long prompt. InvalidInputError: duration outside the model's
             range, bad seed or guidance scale.
         """
-        from ..validate import validate_text
+        from ..io import validate_text
 
         started = time.perf_counter()
         prompt = validate_text(prompt, what="prompt", max_chars=MAX_PROMPT_CHARS)

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..validate import validate_image, validate_images, validate_text
+from ..io import validate_image, validate_images, validate_text
 from .base import Pipeline
 
 #: Bounds of the decoding options (a web request or a typo should not ask for 10,000 tokens).

@@ -2,17 +2,18 @@
 
 One pipeline serves every classifier backend (the offline EfficientNet-Lite0, transformers ViT).
 The backend turns images into logits; validation, batching, softmax, top-k and the lookup of a
-class by its name (used by explanation targets and the app's class picker) live here once.
+class by its name (:func:`mmbench.data.labels.lookup_class`, shared with explanation targets) live
+in one place each.
 """
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..data.labels import lookup_class, name_index
 from ..errors import InvalidInputError
-from ..validate import validate_image, validate_images, validate_text
+from ..io import validate_image, validate_images
 from .base import Pipeline
 
 
@@ -38,7 +39,7 @@ class ImageClassificationPipeline(Pipeline):
     def __init__(self, backend: Any, spec: Any, notice: str = "") -> None:
         super().__init__(backend, spec, notice)
         self.batch_size = 32
-        self._by_name = _name_index(self.labels)
+        self._by_name = name_index(self.labels)
 
     @property
     def labels(self) -> list[str]:
@@ -87,41 +88,3 @@ class ImageClassificationPipeline(Pipeline):
 
     def class_name(self, index: int) -> str:
         return self.labels[self.class_index(index)]
-
-
-def _name_index(labels: Sequence[str]) -> dict[str, list[int]]:
-    by_name: dict[str, list[int]] = {}
-    for i, name in enumerate(labels):
-        by_name.setdefault(name.strip().lower(), []).append(i)
-    return by_name
-
-
-def lookup_class(labels: Sequence[str], name: Any, model: str = "this model",
-                 by_name: dict[str, list[int]] | None = None) -> int:
-    """Index of class ``name`` (case-insensitive) or of an index given as int / digit string in ``labels``."""
-    import numbers
-
-    n = len(labels)
-    if isinstance(name, numbers.Integral) and not isinstance(name, bool):
-        if not 0 <= int(name) < n:
-            raise InvalidInputError(f"Class index {int(name)} is out of range: {model} has {n} classes (0-{n - 1}).")
-        return int(name)
-    if not isinstance(name, str):
-        raise InvalidInputError(f"A class is a name or an index, not {type(name).__name__}.")
-    text = validate_text(name, what="class name")
-    if text.isdigit():
-        return lookup_class(labels, int(text), model)
-    by_name = _name_index(labels) if by_name is None else by_name
-    hits = by_name.get(text.lower())
-    if hits and len(hits) == 1:
-        return hits[0]
-    if hits:
-        raise InvalidInputError(f"'{text}' names {len(hits)} classes of {model}: indices {', '.join(map(str, hits))}.",
-                                hint="Pass the index you mean.")
-    close = difflib.get_close_matches(text.lower(), list(by_name), n=5, cutoff=0.6)
-    if not close:  # "cat" -> the names that contain it ("tiger cat", "Egyptian cat"...)
-        close = [k for k in by_name if text.lower() in k][:5]
-    names = [labels[by_name[c][0]] for c in close]
-    raise InvalidInputError(f"'{text}' is not a class of {model}.",
-                            hint=(f"Did you mean: {', '.join(repr(x) for x in names)}?" if names
-                                  else f"It knows {n} classes (see pipe.labels)."))

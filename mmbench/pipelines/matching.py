@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..validate import validate_images, validate_text, validate_texts
+from ..io import validate_images, validate_text, validate_texts
 from .base import Pipeline
 
 #: Prompt templates for zero-shot classification (a small ensemble, as in the CLIP paper).

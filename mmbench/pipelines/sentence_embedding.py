@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..validate import validate_texts
+from ..io import validate_texts
 from .base import Pipeline
 
 

@@ -2,7 +2,7 @@
 
 One pipeline serves both backends (transformers Whisper, faster-whisper). The backend turns at
 most 30 s of 16 kHz audio into timed segments; this class does what is the same for every model:
-validation and resampling (:func:`mmbench.validate.validate_audio`), the language check,
+validation and resampling (:func:`mmbench.io.validate_audio`), the language check,
 language detection, cutting long recordings into chunks at pauses (Silero VAD), shifting
 timestamps back onto the recording, and timing the call (real-time factor).
 """
@@ -79,7 +79,7 @@ class SpeechRecognitionPipeline(Pipeline):
             AudioError: unusable audio (corrupt, silent, shorter than 0.1 s, too long...).
             InvalidInputError: a language the model does not know, a bad beam size.
         """
-        from ..validate import validate_audio
+        from ..io import validate_audio
 
         started = time.perf_counter()
         if isinstance(beam_size, bool) or not isinstance(beam_size, int) or not 1 <= beam_size <= 16:
@@ -117,7 +117,7 @@ class SpeechRecognitionPipeline(Pipeline):
 
         Raises :class:`InvalidInputError` for an English-only model.
         """
-        from ..validate import validate_audio
+        from ..io import validate_audio
 
         if not self.multilingual:
             raise InvalidInputError(f"{self.spec.name} knows English only and cannot detect languages.",

@@ -126,7 +126,7 @@ class TextToImagePipeline(Pipeline):
                  num_images: Any = 1) -> tuple[list[str], str, int, float, int, int, list[int]]:
         """Check every argument and fill in the model's defaults; returns
         ``(prompts, negative_prompt, steps, guidance, width, height, seeds)``."""
-        from ..validate import validate_text, validate_texts
+        from ..io import validate_text, validate_texts
 
         n = _int(num_images, "num_images", 1, MAX_IMAGES)
         if isinstance(prompt, str) or prompt is None:

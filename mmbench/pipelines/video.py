@@ -3,7 +3,7 @@
 One pipeline serves every video backend: VideoMAE fine-tuned on Kinetics-400 (online default),
 zero-shot X-CLIP with the labels you write, and mmbench's own tiny video model trained on
 procedural clips (offline). The backend turns windows of frames into scores; frame sampling
-(:func:`mmbench.video_io.load_video`: clip length, stride, windows), validation, aggregation,
+(:func:`mmbench.io.load_video`: clip length, stride, windows), validation, aggregation,
 top-k and — for the tiny model, which also has an audio network — the audio-visual fusion
 ``S(t) = a S_v(t) + b S_a(t)`` live here once. Which frames mattered: :func:`mmbench.explain.explain`
 (temporal occlusion).
@@ -16,10 +16,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..data.labels import lookup_class
 from ..errors import InvalidInputError, VideoError
-from ..video_io import Video, load_video, reusable
+from ..io import Video, load_video, reusable
 from .base import Pipeline
-from .classification import Prediction, lookup_class
+from .classification import Prediction
 
 #: Most windows one request scores (long videos get evenly spread windows).
 MAX_WINDOWS = 8
@@ -168,7 +169,7 @@ class VideoClassificationPipeline(Pipeline):
                           with_audio=with_audio)
 
     def _labels(self, labels: Sequence[str] | None) -> list[str]:
-        from ..validate import validate_texts
+        from ..io import validate_texts
 
         if labels is None:
             if self.labels is None:
@@ -263,7 +264,7 @@ class VideoClassificationPipeline(Pipeline):
         """
         import torch
 
-        from ..fusion.audio_visual import clip_probabilities, fuse
+        from ..models.audio_visual import clip_probabilities, fuse
 
         if not self.has_audio_model:
             raise InvalidInputError(f"{self.spec.name} has no audio network, so it cannot fuse sound and video.",
@@ -311,7 +312,7 @@ def _frame_count(video: Any) -> int | None:
     if isinstance(video, np.ndarray) and video.ndim == 4:
         return int(video.shape[0])
     if isinstance(video, (str, bytes)) or hasattr(video, "read") or hasattr(video, "__fspath__"):
-        from ..video_io import validate_video
+        from ..io import validate_video
 
         return validate_video(video).n_frames
     return None

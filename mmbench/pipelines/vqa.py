@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InvalidInputError
-from ..validate import validate_image, validate_images, validate_text
+from ..io import validate_image, validate_images, validate_text
 from .base import Pipeline
 from .captioning import TokenScore, decoding_options
 

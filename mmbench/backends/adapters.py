@@ -1,11 +1,13 @@
-"""The hook between mmbench's backends and :mod:`mmbench.explain`: an :class:`ExplainAdapter` says
-which module maps pixels to scores, which layers can be explained, how token sequences become a
-spatial grid, how images are preprocessed and how a user's target becomes a score.
+"""The explain adapter contract and its builders: an :class:`ExplainAdapter` tells
+:mod:`mmbench.explain` which module maps pixels to scores, which layers can be explained, how token
+sequences become a spatial grid, how images are preprocessed and how a user's target becomes a score.
 
 Each backend offers ``explain_adapter()``; the builders for the current backends live here
 (tiny CLIP, open_clip, transformers CLIP, EfficientNet-Lite, transformers ViT classifiers), so a
 new backend plugs in by writing one builder. A user can also build an adapter around any
-``nn.Module`` and pass it to :func:`mmbench.explain.explain` instead of a pipeline.
+``nn.Module`` and pass it to :func:`mmbench.explain.explain` instead of a pipeline
+(``mmbench.explain`` re-exports the contract: ExplainAdapter, ClassTarget, TextTarget, TokenGrid,
+get_adapter).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..data.labels import lookup_class
 from ..errors import InvalidInputError, TextError
-from ..validate import validate_text
+from ..io import validate_text
 
 #: The neutral caption whose similarity is subtracted from a text target's (see :class:`TextTarget`).
 DEFAULT_TEXT_BASELINE = "a photo"
@@ -239,8 +242,6 @@ def _text_target_factory(encode_texts: Callable[[list[str]], Any], device_of: Ca
 
 def _class_target_factory(labels: list[str], model_name: str) -> Callable:
     def make_target(target: Any) -> ClassTarget:
-        from ..pipelines.classification import lookup_class
-
         if isinstance(target, ClassTarget):
             return target
         index = lookup_class(labels, target, model_name)

@@ -1,4 +1,6 @@
-"""Attention probabilities of any attention module, on the autograd graph: :class:`AttentionTap`.
+"""Model-level attention recording: :class:`AttentionTap` (attention probabilities of any attention
+module, on the autograd graph) and :class:`CrossAttentionTap` (every call of a model's cross-attention
+modules, chosen by name), plus :func:`query_grid`.
 
 Fast attention kernels (``scaled_dot_product_attention``, ``nn.MultiheadAttention`` with
 ``need_weights=False``, transformers' SDPA) never materialise the softmax, so there is nothing to
@@ -13,16 +15,20 @@ module's own forward. The explicit versions live in :func:`attention_function`:
   (CLIP, ViT, BLIP-style, ...);
 * diffusers ``Attention`` (UNet / DiT self- and cross-attention), through its default processor.
 
-Used by :mod:`.attention` (rollout, Chefer relevance, the per-head viewer) and by
-:mod:`.cross_attention` (per-token maps of captioners and text-to-image models).
+Used by :mod:`mmbench.explain.attention` (rollout, Chefer relevance, the per-head viewer), by
+:mod:`mmbench.explain.cross_attention` (per-token maps of captioners and text-to-image models) and
+by backends that hand recorded cross-attention to those maps.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import threading
 import types
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
+
+from ..errors import InvalidInputError
 
 _ACTIVE = threading.local()  # .sinks: {id(module): callable(probs)} of this thread's open taps
 _INSTALL_LOCK = threading.Lock()
@@ -183,7 +189,7 @@ class AttentionTap:
         for name, module in self.modules.items():
             if attention_function(module) is None:
                 raise TypeError(f"cannot tap {name!r}: {type(module).__name__} is not an attention module mmbench "
-                                "knows (see mmbench.explain.taps.attention_function)")
+                                "knows (see mmbench.models.attention.attention_function)")
         self.detach = detach
         self.on_record = on_record
         self.probs: dict[str, list[Any]] = {name: [] for name in self.modules}
@@ -244,3 +250,72 @@ class AttentionTap:
         if not self.probs.get(name):
             raise RuntimeError(f"no attention was recorded for {name!r} (did the forward pass run through it?)")
         return self.probs[name][-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-attention of named modules, every call (the records behind per-token maps)
+# --------------------------------------------------------------------------------------------
+class CrossAttentionTap:
+    """Record the attention probabilities of a model's cross-attention modules, every call.
+
+    Args:
+        model: the ``nn.Module`` whose submodules are recorded.
+        modules: a regex matched (``fullmatch``) against ``model.named_modules()`` names, a list
+            of names, or a ``{name: module}`` mapping.
+
+    Attributes (after the ``with`` block):
+        records: ``{name: [probs (batch, heads, Lq, Lk) float32 CPU, one per call]}``.
+
+    :class:`mmbench.explain.CrossAttentionRecorder` adds the per-token maps on top.
+    """
+
+    def __init__(self, model: Any, modules: str | Sequence[str] | Mapping[str, Any]) -> None:
+        named = dict(model.named_modules())
+        if isinstance(modules, str):
+            rx = re.compile(modules)
+            chosen = {n: m for n, m in named.items() if n and rx.fullmatch(n)}
+        elif isinstance(modules, Mapping):
+            chosen = dict(modules)
+        else:
+            missing = [n for n in modules if n not in named]
+            if missing:
+                raise InvalidInputError(f"The model has no module(s) {', '.join(map(repr, missing))}.")
+            chosen = {n: named[n] for n in modules}
+        if not chosen:
+            raise InvalidInputError(f"No module of {type(model).__name__} matches {modules!r}.",
+                                    hint="Name the cross-attention modules (a regex over model.named_modules()).")
+        self._tap = AttentionTap(chosen, detach=True)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tap.modules)
+
+    @property
+    def records(self) -> dict[str, list[Any]]:
+        return self._tap.probs
+
+    def __enter__(self) -> "CrossAttentionTap":
+        self._tap.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._tap.__exit__(*exc)
+
+    def clear(self) -> None:
+        """Forget what was recorded (the tap stays open)."""
+        self._tap.clear()
+
+
+def query_grid(length: int, size: tuple[int, int]) -> tuple[int, int]:
+    """``(gh, gw)`` with ``gh * gw == length`` closest to the aspect ratio of ``size`` (H, W): the
+    spatial layout of ``length`` image queries (a UNet level) of an image of that size."""
+    h, w = size
+    best = None
+    for gh in range(1, int(math.isqrt(length)) + 1):
+        if length % gh:
+            continue
+        for a, b in ((gh, length // gh), (length // gh, gh)):
+            err = abs(math.log((a / b) / (h / w)))
+            if best is None or err < best[0]:
+                best = (err, a, b)
+    return best[1], best[2]
