@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "pipeline": "mmbench.loading",
-    "offline_mode": "mmbench.loading",
+    "offline_mode": "mmbench.backends",
     "MODEL_CACHE": "mmbench.loading",
     "list_models": "mmbench.registry",
     "get_spec": "mmbench.registry",
@@ -43,7 +43,8 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from .data.world import World
     from .device import resolve_device, resolve_dtype
-    from .loading import MODEL_CACHE, offline_mode, pipeline
+    from .backends import offline_mode
+    from .loading import MODEL_CACHE, pipeline
     from .registry import ModelSpec, get_spec, list_models, tasks
 
 

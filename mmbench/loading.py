@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 from typing import Any
 
-from .backends import get_loader
+from .backends import get_loader, offline_mode
 from .cache import ModelCache
 from .device import resolve_device, resolve_dtype
 from .errors import ModelUnavailableError, UnknownTaskError
@@ -39,12 +38,6 @@ TASK_PIPELINES: dict[str, str] = {
 
 #: The process-wide model cache (bounded by count and memory).
 MODEL_CACHE = ModelCache()
-
-
-def offline_mode() -> bool:
-    """True when the user asked for no network: ``MMBENCH_OFFLINE`` or ``HF_HUB_OFFLINE`` is set."""
-    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
-               for v in ("MMBENCH_OFFLINE", "HF_HUB_OFFLINE"))
 
 
 def pipeline(task: str, model: str | ModelSpec | None = None, device: Any = None, dtype: Any = None,

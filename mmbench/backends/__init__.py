@@ -2,13 +2,18 @@
 
 ``LOADERS`` maps a registry row's ``backend`` field to ``module:function``; the function takes
 ``(spec, device, dtype)`` and returns a backend object. Modules are imported only when a row
-that needs them is loaded, so ``import mmbench`` stays light.
+that needs them is loaded, so ``import mmbench`` stays light. :func:`offline_mode` (whether the
+user asked for no network) lives with the hub helpers in ``_hub`` and is re-exported here.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any, Callable
+
+from ._hub import offline_mode
+
+__all__ = ["LOADERS", "get_loader", "offline_mode"]
 
 LOADERS: dict[str, str] = {
     "tiny_clip": "mmbench.backends.tiny_clip:load",

@@ -18,7 +18,6 @@ the CLIP BPE tokenizer rebuilt from open_clip's files: nothing is downloaded.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from typing import Any, Callable, Sequence
@@ -27,10 +26,6 @@ import numpy as np
 
 from ..registry import ModelSpec
 from . import _hub
-
-log = logging.getLogger("mmbench")
-
-RANDOM_NOTE = "random weights (test model, not pretrained)"
 
 
 class DiffusersT2IBackend:
@@ -108,7 +103,7 @@ def load(spec: ModelSpec, device: Any, dtype: Any) -> DiffusersT2IBackend:
         pipe = _from_config(spec.options).to(device)
         if dtype != torch.float32:
             pipe = pipe.to(dtype=dtype)
-        return DiffusersT2IBackend(spec, pipe, device, dtype, note=RANDOM_NOTE)
+        return DiffusersT2IBackend(spec, pipe, device, dtype, note=_hub.RANDOM_NOTE)
     pipe = _from_pretrained(spec, dtype)
     memory = set(filter(None, os.environ.get("MMBENCH_T2I_MEMORY", "").replace(" ", "").split(",")))
     notes = []
@@ -130,27 +125,9 @@ def _from_pretrained(spec: ModelSpec, dtype: Any) -> Any:
     import torch
     from diffusers import AutoPipelineForText2Image
 
-    from .hf_clip_backend import _local_only
-
-    source = spec.source
-    local_only, why = _local_only(source)
-    what = f"the diffusers checkpoint '{source}'"
     variant = spec.options.get("variant") if dtype == torch.float16 else None
-    try:
-        try:
-            pipe = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype, variant=variant,
-                                                             use_safetensors=True, local_files_only=local_only)
-        except (OSError, ValueError) as err:
-            if variant is None:
-                raise
-            log.info("'%s': no %s variant (%s); loading its full-precision files.", source, variant,
-                     _hub.describe_error(err))
-            pipe = AutoPipelineForText2Image.from_pretrained(source, torch_dtype=dtype, use_safetensors=True,
-                                                             local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    (pipe,) = _hub.load_pretrained(spec, AutoPipelineForText2Image, torch_dtype=dtype, variant=variant,
+                                   bin_fallback=False, what=f"the diffusers checkpoint '{spec.source}'")
     return pipe
 
 

@@ -53,7 +53,7 @@ class EfficientNetLiteBackend:
 
     def explain_adapter(self) -> Any:
         """Hook for :mod:`mmbench.explain` (layers, class targets)."""
-        from ..explain.adapters import efficientnet_adapter
+        from .adapters import efficientnet_adapter
 
         return efficientnet_adapter(self)
 

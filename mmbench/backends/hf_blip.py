@@ -6,7 +6,8 @@ Captioning follows the interface of :class:`~mmbench.backends.tiny_captioner.Tin
 ``encode`` (the ViT's tokens, once per image), ``generate`` (``text_decoder.generate`` with
 greedy / beam / sampling settings), ``teacher_force`` (one decoder pass over the chosen tokens with
 ``output_attentions=True``: token probabilities and the cross-attention of every layer; BLIP's
-attention is always computed explicitly, so transformers returns it).
+attention is always computed explicitly, so transformers returns it). What BLIP shares with GIT
+lives in :class:`~mmbench.backends.hf_captioner.HFCaptionerBase`.
 
 Checkpoints load from the local Hugging Face cache or the hub (safetensors first, never remote
 code); on a GPU the model runs in float16 (registry option ``half_dtype``).
@@ -19,87 +20,16 @@ tokenizer is BERT's plus a ``[DEC]`` beginning-of-caption token, added here) and
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..registry import ModelSpec
 from . import _hub
-
-log = logging.getLogger("mmbench")
-
-RANDOM_NOTE = "random weights (test model, not pretrained)"
+from .hf_captioner import HFCaptionerBase, captioner_dtype
 
 
-def _seeded(seed: int | None):
-    """A context that makes transformers' sampling (global RNG) reproducible for ``seed``."""
-    import contextlib
-
-    import torch
-
-    if seed is None:
-        return contextlib.nullcontext()
-
-    @contextlib.contextmanager
-    def fork():
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(int(seed))
-            yield
-
-    return fork()
-
-
-class _BlipCommon:
-    note = ""
-    closed_vocabulary = False
-    supports_prompt = True
-
-    def __init__(self, spec: ModelSpec, model: Any, processor: Any, device: Any, dtype: Any, note: str = "") -> None:
-        self.spec, self.device, self.dtype, self.note = spec, device, dtype, note
-        self.processor, self.tokenizer = processor, processor.tokenizer
-        self.model = model.to(device=device, dtype=dtype).eval()
-        vision = model.config.vision_config
-        n = int(vision.image_size) // int(vision.patch_size)
-        self.grid = (n, n)
-        self.bos, self.sep, self.pad = self.special_ids(model.config)
-
-    @staticmethod
-    def special_ids(config: Any) -> tuple[int, int, int]:
-        """(beginning of caption, end of caption, padding) token ids."""
-        text = config.text_config
-        return int(text.bos_token_id), int(text.sep_token_id), int(text.pad_token_id)
-
-    def unknown_words(self, text: str) -> list[str]:
-        return []
-
-    def pixels(self, images: Sequence[Any]) -> Any:
-        px = self.processor.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
-        return px.to(self.device, self.dtype)
-
-    def tokens(self, ids: Sequence[int]) -> list[str]:
-        return [t if t is not None else f"<{i}>" for i, t in
-                zip(ids, self.tokenizer.convert_ids_to_tokens([int(i) for i in ids]))]
-
-    def words(self, ids: Sequence[int]) -> list[tuple[str, list[int]]]:
-        """Word pieces grouped into words: ``("playing", [3, 4])`` for ``play`` + ``##ing``."""
-        out: list[tuple[str, list[int]]] = []
-        for i, tok in enumerate(self.tokens(ids)):
-            if tok.startswith("##") and out:
-                out[-1] = (out[-1][0] + tok[2:], out[-1][1] + [i])
-            else:
-                out.append((tok, [i]))
-        return out
-
-    def decode(self, ids: Sequence[int]) -> str:
-        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True).strip()
-
-    def torch_modules(self) -> list:
-        return [self.model]
-
-
-class BlipCaptionBackend(_BlipCommon):
+class BlipCaptionBackend(HFCaptionerBase):
     """A loaded ``BlipForConditionalGeneration`` and its processor."""
 
     def encode(self, images: Sequence[Any]) -> Any:
@@ -108,60 +38,25 @@ class BlipCaptionBackend(_BlipCommon):
         with torch.inference_mode():
             return self.model.vision_model(pixel_values=self.pixels(images))[0]
 
-    def encode_prompt(self, prompt: str) -> list[int]:
-        return [int(i) for i in self.tokenizer(prompt, add_special_tokens=False)["input_ids"]] if prompt else []
-
-    def prompt_ids(self, prompt: str) -> list[int]:
-        """``[DEC] prompt`` (the processor's [CLS] replaced by BLIP's beginning-of-caption token)."""
-        return [self.bos] + self.encode_prompt(prompt)
-
-    def generate(self, features: Any, *, prompt: str = "", question: str = "", num_beams: int = 1,
-                 max_new_tokens: int = 30, do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0,
-                 generator: Any = None, seed: int | None = None) -> list[list[int]]:
+    def generate_ids(self, features: Any, input_ids: Any, **kwargs: Any) -> Any:
         import torch
 
-        prefix = self.prompt_ids(prompt)
-        b = features.shape[0]
-        ids = torch.tensor([prefix] * b, dtype=torch.long, device=features.device)
-        kwargs: dict[str, Any] = {"max_new_tokens": int(max_new_tokens), "num_beams": int(num_beams),
-                                  "do_sample": bool(do_sample)}
-        if do_sample:
-            kwargs.update(temperature=float(temperature), top_p=float(top_p), top_k=0)
-        with torch.inference_mode(), _seeded(seed if do_sample else None):
-            out = self.model.text_decoder.generate(
-                input_ids=ids, eos_token_id=self.sep, pad_token_id=self.pad, encoder_hidden_states=features,
-                encoder_attention_mask=torch.ones(features.shape[:2], dtype=torch.long, device=features.device),
-                **kwargs)
-        result = []
-        for row in out.tolist():
-            new = row[len(prefix):]
-            if self.sep in new:
-                new = new[:new.index(self.sep)]
-            result.append([t for t in new if t != self.pad])
-        return result
+        return self.model.text_decoder.generate(
+            input_ids=input_ids, eos_token_id=self.sep, pad_token_id=self.pad, encoder_hidden_states=features,
+            encoder_attention_mask=torch.ones(features.shape[:2], dtype=torch.long, device=features.device), **kwargs)
 
-    def teacher_force(self, features: Any, ids: Sequence[int], *, prompt: str = "", question: str = "",
-                      attention: bool = True) -> tuple[np.ndarray, dict[str, list[Any]] | None]:
-        import torch
-
-        prefix = self.prompt_ids(prompt)
-        ids = [int(i) for i in ids]
-        if not ids:
-            return np.zeros(0, np.float32), ({} if attention else None)
-        inp = torch.tensor([prefix + ids[:-1]], dtype=torch.long, device=features.device)
-        with torch.inference_mode():
-            out = self.model.text_decoder(input_ids=inp, encoder_hidden_states=features[:1],
-                                          output_attentions=attention, return_dict=True)
-        probs = out.logits[0, len(prefix) - 1:].float().softmax(-1)
-        chosen = probs[torch.arange(len(ids)), torch.tensor(ids, device=probs.device)].cpu().numpy()
+    def forced_logits(self, features: Any, input_ids: Any, n_prefix: int,
+                      attention: bool) -> tuple[Any, dict[str, list[Any]] | None]:
+        out = self.model.text_decoder(input_ids=input_ids, encoder_hidden_states=features[:1],
+                                      output_attentions=attention, return_dict=True)
         records = None
         if attention:
             records = {f"text_decoder.bert.encoder.layer.{i}.crossattention": [a.detach().float().cpu()]
                        for i, a in enumerate(out.cross_attentions)}
-        return chosen, records
+        return out.logits[0, n_prefix - 1:], records
 
 
-class BlipVqaBackend(_BlipCommon):
+class BlipVqaBackend(HFCaptionerBase):
     """A loaded ``BlipForQuestionAnswering``: the question is encoded with the image, the answer decoded."""
 
     supports_prompt = False
@@ -183,10 +78,7 @@ class BlipVqaBackend(_BlipCommon):
                 gen = self.model.text_decoder.generate(input_ids=bos, eos_token_id=self.sep, pad_token_id=self.pad,
                                                        encoder_hidden_states=q, max_new_tokens=int(max_new_tokens),
                                                        num_beams=int(num_beams), do_sample=False)
-                ids = gen[0, 1:].tolist()
-                if self.sep in ids:
-                    ids = ids[:ids.index(self.sep)]
-                ids = [t for t in ids if t != self.pad]
+                ids = self.trim(gen[0].tolist(), 1)
                 if ids:
                     inp = torch.tensor([[start] + ids[:-1]], dtype=torch.long, device=self.device)
                     logits = self.model.text_decoder(input_ids=inp, encoder_hidden_states=q, return_dict=True).logits
@@ -198,61 +90,35 @@ class BlipVqaBackend(_BlipCommon):
 
 
 # ----------------------------------------------------------------------------- loading
-def _dtype(spec: ModelSpec, device: Any, dtype: Any) -> Any:
-    import torch
-
-    if torch.device(device).type != "cpu" and dtype == torch.bfloat16 and spec.options.get("half_dtype") == "float16":
-        return torch.float16
-    return dtype
-
-
 def load_captioner(spec: ModelSpec, device: Any, dtype: Any) -> BlipCaptionBackend:
     """``BlipForConditionalGeneration`` for the ``image-to-text`` pipeline."""
-    from transformers import BlipForConditionalGeneration
-
-    _hub.require_package(spec, "transformers")
-    dtype = _dtype(spec, device, dtype)
-    if "config" in spec.options:
-        model, processor = _from_config(spec.options, BlipForConditionalGeneration)
-        return BlipCaptionBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
-    model, processor = _from_pretrained(spec, BlipForConditionalGeneration)
-    return BlipCaptionBackend(spec, model, processor, device, dtype)
+    return _load(spec, device, dtype, "BlipForConditionalGeneration", BlipCaptionBackend)
 
 
 def load_vqa(spec: ModelSpec, device: Any, dtype: Any) -> BlipVqaBackend:
     """``BlipForQuestionAnswering`` for the ``visual-question-answering`` pipeline."""
-    from transformers import BlipForQuestionAnswering
+    return _load(spec, device, dtype, "BlipForQuestionAnswering", BlipVqaBackend)
 
+
+def _load(spec: ModelSpec, device: Any, dtype: Any, model_cls_name: str, backend_cls: Any) -> Any:
     _hub.require_package(spec, "transformers")
-    dtype = _dtype(spec, device, dtype)
+    import transformers
+
+    model_cls = getattr(transformers, model_cls_name)
+    dtype = captioner_dtype(spec, device, dtype)
     if "config" in spec.options:
-        model, processor = _from_config(spec.options, BlipForQuestionAnswering)
-        return BlipVqaBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
-    model, processor = _from_pretrained(spec, BlipForQuestionAnswering)
-    return BlipVqaBackend(spec, model, processor, device, dtype)
+        model, processor = _from_config(spec.options, model_cls)
+        return backend_cls(spec, model, processor, device, dtype, note=_hub.RANDOM_NOTE)
+    model, processor = _from_pretrained(spec, model_cls)
+    return backend_cls(spec, model, processor, device, dtype)
 
 
 def _from_pretrained(spec: ModelSpec, cls: Any) -> tuple[Any, Any]:
     import torch
     from transformers import BlipProcessor
 
-    from .hf_clip_backend import _local_only
-
-    source = spec.source
-    local_only, why = _local_only(source)
-    what = f"the transformers BLIP checkpoint '{source}'"
-    try:
-        try:
-            model = cls.from_pretrained(source, use_safetensors=True, local_files_only=local_only, dtype=torch.float32)
-        except OSError as err:
-            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
-                     _hub.describe_error(err))
-            model = cls.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
-        processor = BlipProcessor.from_pretrained(source, local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    model, processor = _hub.load_pretrained(spec, cls, BlipProcessor, dtype=torch.float32,
+                                            what=f"the transformers BLIP checkpoint '{spec.source}'")
     return model.eval(), processor
 
 

@@ -16,16 +16,10 @@ any other value is a hub id or folder loaded with ``CLIPTokenizer.from_pretraine
 
 from __future__ import annotations
 
-import logging
-import os
 from typing import Any
 
 from ..registry import ModelSpec
 from . import _hub
-
-log = logging.getLogger("mmbench")
-
-RANDOM_NOTE = "random weights (test model, not pretrained)"
 
 
 class HFClipBackend:
@@ -73,7 +67,7 @@ class HFClipBackend:
 
     def explain_adapter(self) -> Any:
         """Hook for :mod:`mmbench.explain` (layers, targets, token-grid reshape)."""
-        from ..explain.adapters import hf_clip_adapter
+        from .adapters import hf_clip_adapter
 
         return hf_clip_adapter(self)
 
@@ -92,7 +86,7 @@ def load(spec: ModelSpec, device: Any, dtype: Any) -> HFClipBackend:
     _hub.require_package(spec, "transformers")
     if "config" in spec.options:
         model, processor = _from_config(spec.options)
-        return HFClipBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
+        return HFClipBackend(spec, model, processor, device, dtype, note=_hub.RANDOM_NOTE)
     model, processor = _from_pretrained(spec)
     return HFClipBackend(spec, model, processor, device, dtype)
 
@@ -101,39 +95,9 @@ def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any]:
     import torch
     from transformers import CLIPModel, CLIPProcessor
 
-    source = spec.source
-    local_only, why = _local_only(source)
-    what = f"the transformers CLIP checkpoint '{source}'"
-    try:
-        try:
-            model = CLIPModel.from_pretrained(source, use_safetensors=True, local_files_only=local_only,
-                                              dtype=torch.float32)
-        except OSError as err:
-            # No safetensors weights (or none cached). transformers' default order still prefers
-            # safetensors and otherwise reads a .bin with torch.load(weights_only=True).
-            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
-                     _hub.describe_error(err))
-            model = CLIPModel.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
-        processor = CLIPProcessor.from_pretrained(source, local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    model, processor = _hub.load_pretrained(spec, CLIPModel, CLIPProcessor, dtype=torch.float32,
+                                            what=f"the transformers CLIP checkpoint '{spec.source}'")
     return model, processor
-
-
-def _local_only(source: str) -> tuple[bool, str]:
-    """Whether to forbid network access, and why (empty when the hub may be used).
-
-    Without this, transformers retries each file for ~20 s when the hub is unreachable.
-    """
-    if os.path.isdir(source):
-        return True, ""
-    if _hub.offline_requested():
-        return True, "offline mode is on (HF_HUB_OFFLINE / MMBENCH_OFFLINE)"
-    if not _hub.hub_reachable():
-        return True, f"the hub ({_hub.hub_endpoint()}) cannot be reached"
-    return False, ""
 
 
 def _from_config(options: dict) -> tuple[Any, Any]:
@@ -154,7 +118,7 @@ def _from_config(options: dict) -> tuple[Any, Any]:
     if tok_source == "open_clip":
         tokenizer = clip_tokenizer_from_open_clip(model_max_length=max_len)
     else:
-        local_only, _ = _local_only(tok_source)
+        local_only, _ = _hub.local_only(tok_source)
         tokenizer = CLIPTokenizer.from_pretrained(tok_source, local_files_only=local_only, model_max_length=max_len)
     vocab = int(config.text_config.vocab_size)
     if len(tokenizer) > vocab:

@@ -12,16 +12,10 @@ Test models: ``options={"config": {...ViTConfig kwargs...}, "seed": 0}`` builds 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..registry import ModelSpec
 from . import _hub
-from .hf_clip_backend import _local_only
-
-log = logging.getLogger("mmbench")
-
-RANDOM_NOTE = "random weights (test model, not pretrained)"
 
 
 class HFImageClassificationBackend:
@@ -53,7 +47,7 @@ class HFImageClassificationBackend:
 
     def explain_adapter(self) -> Any:
         """Hook for :mod:`mmbench.explain` (layers, class targets, token-grid reshape)."""
-        from ..explain.adapters import hf_vit_classifier_adapter
+        from .adapters import hf_vit_classifier_adapter
 
         return hf_vit_classifier_adapter(self)
 
@@ -68,7 +62,7 @@ def load(spec: ModelSpec, device: Any, dtype: Any) -> HFImageClassificationBacke
     _hub.require_package(spec, "transformers")
     if "config" in spec.options:
         model, processor = _from_config(spec.options)
-        return HFImageClassificationBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
+        return HFImageClassificationBackend(spec, model, processor, device, dtype, note=_hub.RANDOM_NOTE)
     model, processor = _from_pretrained(spec)
     return HFImageClassificationBackend(spec, model, processor, device, dtype)
 
@@ -77,23 +71,9 @@ def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any]:
     import torch
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-    source = spec.source
-    local_only, why = _local_only(source)
-    what = f"the transformers image classifier '{source}'"
-    try:
-        try:
-            model = AutoModelForImageClassification.from_pretrained(source, use_safetensors=True,
-                                                                    local_files_only=local_only, dtype=torch.float32)
-        except OSError as err:  # no safetensors: transformers' loader reads .bin with weights_only=True
-            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
-                     _hub.describe_error(err))
-            model = AutoModelForImageClassification.from_pretrained(source, local_files_only=local_only,
-                                                                    dtype=torch.float32)
-        processor = AutoImageProcessor.from_pretrained(source, local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    model, processor = _hub.load_pretrained(spec, AutoModelForImageClassification, AutoImageProcessor,
+                                            dtype=torch.float32,
+                                            what=f"the transformers image classifier '{spec.source}'")
     return model.eval(), processor
 
 

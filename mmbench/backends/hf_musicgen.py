@@ -14,9 +14,8 @@ Test models: ``options={"config": {"text_encoder": {...}, "audio_encoder": {...}
 
 from __future__ import annotations
 
-import logging
-import threading
 import math
+import threading
 from typing import Any, Callable
 
 import numpy as np
@@ -24,10 +23,6 @@ import numpy as np
 from ..audiogen import Generation
 from ..registry import ModelSpec
 from . import _hub
-from .hf_clip_backend import _local_only
-
-log = logging.getLogger("mmbench")
-RANDOM_NOTE = "random weights (test model, not pretrained)"
 
 
 class _ProgressCounter:
@@ -132,23 +127,9 @@ def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any]:
     import torch
     from transformers import AutoTokenizer, MusicgenForConditionalGeneration
 
-    source = spec.source
-    local_only, why = _local_only(source)
-    what = f"the transformers MusicGen checkpoint '{source}'"
-    try:
-        try:
-            model = MusicgenForConditionalGeneration.from_pretrained(source, local_files_only=local_only,
-                                                                     use_safetensors=True, dtype=torch.float32)
-        except OSError as err:
-            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
-                     _hub.describe_error(err))
-            model = MusicgenForConditionalGeneration.from_pretrained(source, local_files_only=local_only,
-                                                                     dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    model, tokenizer = _hub.load_pretrained(spec, MusicgenForConditionalGeneration, AutoTokenizer,
+                                            dtype=torch.float32,
+                                            what=f"the transformers MusicGen checkpoint '{spec.source}'")
     return model.eval(), tokenizer
 
 
@@ -157,6 +138,6 @@ def load(spec: ModelSpec, device: Any, dtype: Any) -> HFMusicgenBackend:
     _hub.require_package(spec, "transformers")
     if "config" in spec.options:
         model, tokenizer = _from_config(spec.options)
-        return HFMusicgenBackend(spec, model, tokenizer, device, dtype, note=RANDOM_NOTE)
+        return HFMusicgenBackend(spec, model, tokenizer, device, dtype, note=_hub.RANDOM_NOTE)
     model, tokenizer = _from_pretrained(spec)
     return HFMusicgenBackend(spec, model, tokenizer, device, dtype)

@@ -17,18 +17,13 @@ built offline from open_clip's vocabulary).
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..registry import ModelSpec
 from . import _hub
-from .hf_clip_backend import _local_only, clip_tokenizer_from_open_clip
-
-log = logging.getLogger("mmbench")
-
-RANDOM_NOTE = "random weights (test model, not pretrained)"
+from .hf_clip_backend import clip_tokenizer_from_open_clip
 
 
 def _frames_list(windows: Any) -> list[list[np.ndarray]]:
@@ -117,28 +112,15 @@ def _require_transformers(spec: ModelSpec) -> None:
 def _pretrained(spec: ModelSpec, model_cls_name: str, processor_cls_name: str, what: str) -> tuple[Any, Any]:
     import os
 
-    source = spec.source
-    local_only, why = _local_only(source)
-    if local_only and why and not os.path.isdir(source) and _hub.cached_hub_file(source, "config.json") is None:
+    local_only, why = _hub.local_only(spec.source)
+    if local_only and why and not os.path.isdir(spec.source) and _hub.cached_hub_file(spec.source, "config.json") is None:
         # fail fast (no transformers import, no retries): pipeline() falls back to the offline model at once
         raise _hub.unavailable(spec, what, f"it is not in the local Hugging Face cache and {why}")
     import torch
     import transformers
 
-    model_cls, processor_cls = getattr(transformers, model_cls_name), getattr(transformers, processor_cls_name)
-    try:
-        try:
-            model = model_cls.from_pretrained(source, use_safetensors=True, local_files_only=local_only,
-                                              dtype=torch.float32)
-        except OSError as err:  # no safetensors: transformers' loader reads .bin with weights_only=True
-            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
-                     _hub.describe_error(err))
-            model = model_cls.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
-        processor = processor_cls.from_pretrained(source, local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    model, processor = _hub.load_pretrained(spec, getattr(transformers, model_cls_name),
+                                            getattr(transformers, processor_cls_name), dtype=torch.float32, what=what)
     return model.eval(), processor
 
 
@@ -161,7 +143,7 @@ def load_videomae(spec: ModelSpec, device: Any, dtype: Any) -> HFVideoMAEBackend
             torch.manual_seed(int(spec.options.get("seed", 0)))
             model = VideoMAEForVideoClassification(config).eval()
         return HFVideoMAEBackend(spec, model, _image_processor(int(config.image_size), spec.options), device, dtype,
-                                 note=RANDOM_NOTE)
+                                 note=_hub.RANDOM_NOTE)
     model, processor = _pretrained(spec, "VideoMAEForVideoClassification", "VideoMAEImageProcessor",
                                    f"the VideoMAE checkpoint '{spec.source}'")
     return HFVideoMAEBackend(spec, model, processor, device, dtype)
@@ -181,6 +163,6 @@ def load_xclip(spec: ModelSpec, device: Any, dtype: Any) -> HFXClipBackend:
         tokenizer = clip_tokenizer_from_open_clip(model_max_length=int(config.text_config.max_position_embeddings))
         processor = XCLIPProcessor(image_processor=_image_processor(int(config.vision_config.image_size), spec.options),
                                    tokenizer=tokenizer)
-        return HFXClipBackend(spec, model, processor, device, dtype, note=RANDOM_NOTE)
+        return HFXClipBackend(spec, model, processor, device, dtype, note=_hub.RANDOM_NOTE)
     model, processor = _pretrained(spec, "XCLIPModel", "XCLIPProcessor", f"the X-CLIP checkpoint '{spec.source}'")
     return HFXClipBackend(spec, model, processor, device, dtype)

@@ -14,9 +14,8 @@ a random-weight model and a character tokenizer without any download.
 from __future__ import annotations
 
 import json
-import logging
-import threading
 import re
+import threading
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,7 @@ from ..audiogen import Generation
 from ..errors import TextError
 from ..registry import ModelSpec
 from . import _hub
-from .hf_clip_backend import _local_only
 
-log = logging.getLogger("mmbench")
-RANDOM_NOTE = "random weights (test model, not pretrained)"
 _SENTENCE = re.compile(r"(?<=[.!?;:。！？])\s+")
 
 
@@ -119,16 +115,8 @@ def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any]:
     import torch
     from transformers import AutoTokenizer, VitsModel
 
-    source = spec.source
-    local_only, why = _local_only(source)
-    what = f"the transformers VITS checkpoint '{source}'"
-    try:
-        model = VitsModel.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    model, tokenizer = _hub.load_pretrained(spec, VitsModel, AutoTokenizer, dtype=torch.float32,
+                                            what=f"the transformers VITS checkpoint '{spec.source}'")
     return model.eval(), tokenizer
 
 
@@ -137,6 +125,6 @@ def load(spec: ModelSpec, device: Any, dtype: Any) -> HFVitsBackend:
     _hub.require_package(spec, "transformers")
     if "config" in spec.options:
         model, tokenizer = _from_config(spec.options)
-        return HFVitsBackend(spec, model, tokenizer, device, note=RANDOM_NOTE)
+        return HFVitsBackend(spec, model, tokenizer, device, note=_hub.RANDOM_NOTE)
     model, tokenizer = _from_pretrained(spec)
     return HFVitsBackend(spec, model, tokenizer, device)

@@ -24,18 +24,13 @@ bounds generation.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from ..registry import ModelSpec
 from ..speech.alignment import NO_SPACE_LANGUAGES, as_numpy, attention_word_times, split_words
 from ..speech.transcript import Segment, Word
 from . import _hub
-from .hf_clip_backend import _local_only
 
-log = logging.getLogger("mmbench")
-
-RANDOM_NOTE = "random weights (test model, not pretrained)"
 SAMPLE_RATE = 16_000
 TIME_PRECISION = 0.02  # seconds per timestamp token
 #: Languages of the random test model (codes whose tokens exist in every Whisper vocabulary).
@@ -209,19 +204,14 @@ def _token_id(tokenizer: Any, candidates: tuple[str, ...]) -> int | None:
 
 def load(spec: ModelSpec, device: Any, dtype: Any) -> HFWhisperBackend:
     """Build the backend for ``spec`` (see the module docstring for the accepted options)."""
-    try:
-        import torch
-        import transformers  # noqa: F401
-    except ImportError as err:
-        from ..errors import DependencyError
+    _hub.require_package(spec, "transformers")
+    import torch
 
-        raise DependencyError(f"'{spec.name}' needs the transformers package.", model=spec.name,
-                              hint="pip install transformers") from err
     if torch.device(device).type != "cpu" and dtype == torch.bfloat16 and spec.options.get("half_dtype") == "float16":
         dtype = torch.float16
     if "config" in spec.options:
         model, feature_extractor, tokenizer = _from_config(spec.options)
-        return HFWhisperBackend(spec, model, feature_extractor, tokenizer, device, dtype, note=RANDOM_NOTE)
+        return HFWhisperBackend(spec, model, feature_extractor, tokenizer, device, dtype, note=_hub.RANDOM_NOTE)
     model, feature_extractor, tokenizer = _from_pretrained(spec)
     return HFWhisperBackend(spec, model, feature_extractor, tokenizer, device, dtype)
 
@@ -230,22 +220,9 @@ def _from_pretrained(spec: ModelSpec) -> tuple[Any, Any, Any]:
     import torch
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    source = spec.source
-    local_only, why = _local_only(source)
-    what = f"the transformers Whisper checkpoint '{source}'"
-    common = {"local_files_only": local_only, "dtype": torch.float32, "attn_implementation": "eager"}
-    try:
-        try:
-            model = WhisperForConditionalGeneration.from_pretrained(source, use_safetensors=True, **common)
-        except OSError as err:
-            log.info("'%s': no safetensors weights (%s); trying its PyTorch .bin weights.", source,
-                     _hub.describe_error(err))
-            model = WhisperForConditionalGeneration.from_pretrained(source, **common)
-        processor = WhisperProcessor.from_pretrained(source, local_files_only=local_only)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    model, processor = _hub.load_pretrained(spec, WhisperForConditionalGeneration, WhisperProcessor,
+                                            dtype=torch.float32, attn_implementation="eager",
+                                            what=f"the transformers Whisper checkpoint '{spec.source}'")
     return model.eval(), processor.feature_extractor, processor.tokenizer
 
 

@@ -26,8 +26,6 @@ from ..errors import UnknownModelError
 from ..registry import ModelSpec
 from . import _hub
 
-RANDOM_NOTE = "random weights (test model, not pretrained)"
-
 
 class OpenClipBackend:
     """A loaded open_clip model with its own preprocessing transform and tokenizer.
@@ -72,7 +70,7 @@ class OpenClipBackend:
 
     def explain_adapter(self) -> Any:
         """Hook for :mod:`mmbench.explain` (layers, targets, token-grid reshape)."""
-        from ..explain.adapters import open_clip_adapter
+        from .adapters import open_clip_adapter
 
         return open_clip_adapter(self)
 
@@ -92,7 +90,7 @@ def load(spec: ModelSpec, device: Any, dtype: Any) -> OpenClipBackend:
     opts = spec.options
     if "config" in opts:
         model, preprocess, tokenizer = _from_config(opts["config"], opts.get("preprocess") or {}, opts.get("seed", 0))
-        return OpenClipBackend(spec, model, preprocess, tokenizer, device, dtype, note=RANDOM_NOTE)
+        return OpenClipBackend(spec, model, preprocess, tokenizer, device, dtype, note=_hub.RANDOM_NOTE)
     arch = opts.get("arch")
     if not arch:
         raise UnknownModelError(f"Registry row '{spec.name}' (backend open_clip) needs options.arch or options.config.")
@@ -103,7 +101,7 @@ def load(spec: ModelSpec, device: Any, dtype: Any) -> OpenClipBackend:
     pretrained = opts.get("pretrained")
     if not pretrained:
         model, preprocess, tokenizer = _create(arch, None, {}, seed=opts.get("seed", 0))
-        return OpenClipBackend(spec, model, preprocess, tokenizer, device, dtype, note=RANDOM_NOTE)
+        return OpenClipBackend(spec, model, preprocess, tokenizer, device, dtype, note=_hub.RANDOM_NOTE)
     checkpoint, preprocess_cfg = _resolve_checkpoint(spec, arch, str(pretrained))
     try:
         model, preprocess, tokenizer = _create(arch, checkpoint, preprocess_cfg)
@@ -153,7 +151,7 @@ def _resolve_checkpoint(spec: ModelSpec, arch: str, pretrained: str) -> tuple[st
             raise _hub.unavailable(spec, what, _hub.describe_error(err)) from err
     # A URL-only tag (a few old checkpoints): open_clip keeps its own cache in ~/.cache/clip.
     url = cfg.get("url", "")
-    if _hub.offline_requested():
+    if _hub.offline_mode():
         cached = os.path.join(os.path.expanduser("~/.cache/clip"), os.path.basename(url))
         if os.path.isfile(cached):
             return cached, preprocess_cfg

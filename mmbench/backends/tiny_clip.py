@@ -57,7 +57,7 @@ class TinyClipBackend:
 
     def explain_adapter(self) -> Any:
         """Hook for :mod:`mmbench.explain` (layers, targets, token-grid reshape)."""
-        from ..explain.adapters import tiny_clip_adapter
+        from .adapters import tiny_clip_adapter
 
         return tiny_clip_adapter(self)
 

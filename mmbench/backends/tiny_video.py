@@ -48,9 +48,9 @@ class TinyVideoBackend:
         """Mono samples -> ``(steps, C)`` logits, one step per video frame of the training clips (1/8 s)."""
         import torch
 
-        from ..video_io import _resampled
+        from ..io import resample
 
-        wave = _resampled(np.asarray(samples, np.float32), int(sample_rate), self.sample_rate)
+        wave = resample(np.asarray(samples, np.float32), int(sample_rate), self.sample_rate)
         per_step = self.model.audio.config.samples_per_frame
         if len(wave) < per_step:
             wave = np.pad(wave, (0, per_step - len(wave)))
