@@ -1,7 +1,10 @@
-"""Retrieval and classification metrics: recall@k, mean average precision, top-1 accuracy.
+"""Retrieval and classification metrics: recall@k, mean average precision, top-1 accuracy, and the
+classifier scores of the fusion lab (accuracy, macro P/R/F1, confusion matrix, ROC/PR curves, calibration).
 
-Inputs are score matrices (rows = queries, columns = candidates). Ties are broken against the
-query: among equal scores, the irrelevant candidates rank first, so a tie is never a win.
+Retrieval inputs are score matrices (rows = queries, columns = candidates). Ties are broken against
+the query: among equal scores, the irrelevant candidates rank first, so a tie is never a win.
+Classifier inputs are ``(N,)`` integer labels and ``(N, C)`` class probabilities. sklearn is
+imported inside the functions that need it.
 """
 
 from __future__ import annotations
@@ -74,6 +77,74 @@ def retrieval_report(similarity: np.ndarray, ks: Sequence[int] = (1, 5, 10),
     report["map"] = mean_average_precision(sim, rel)
     return report
 
+
+
+# -- classifiers -------------------------------------------------------------------------------------
+def classification_metrics(labels: np.ndarray, proba: np.ndarray) -> dict:
+    """Accuracy, macro precision/recall/F1, confusion matrix, one-vs-rest ROC-AUC and PR-AUC, and
+    the expected calibration error (10 confidence bins)."""
+    from sklearn.metrics import (accuracy_score, average_precision_score, confusion_matrix,
+                                 precision_recall_fscore_support, roc_auc_score)
+
+    labels = np.asarray(labels)
+    pred = proba.argmax(axis=1)
+    classes = list(range(proba.shape[1]))
+    p, r, f1, _ = precision_recall_fscore_support(labels, pred, labels=classes, average="macro", zero_division=0)
+    onehot = np.eye(proba.shape[1])[labels]
+    present = onehot.sum(axis=0) > 0
+    try:
+        roc = float(roc_auc_score(onehot[:, present], proba[:, present], average="macro"))
+    except ValueError:
+        roc = float("nan")
+    pr = float(average_precision_score(onehot[:, present], proba[:, present], average="macro"))
+    conf = proba.max(axis=1)
+    bins = np.minimum((conf * 10).astype(int), 9)
+    ece = sum(abs((pred[bins == b] == labels[bins == b]).mean() - conf[bins == b].mean()) * (bins == b).mean()
+              for b in range(10) if (bins == b).any())
+    return {"accuracy": float(accuracy_score(labels, pred)), "macro_precision": float(p), "macro_recall": float(r),
+            "macro_f1": float(f1), "roc_auc_ovr": roc, "pr_auc_ovr": pr, "ece": float(ece),
+            "confusion_matrix": confusion_matrix(labels, pred, labels=classes).tolist()}
+
+
+def calibration_bins(labels: np.ndarray, proba: np.ndarray, n_bins: int = 10) -> dict:
+    """Reliability diagram data: per confidence bin (top-class probability), the mean confidence,
+    the accuracy and the number of samples; ``ece`` = sum_b (n_b / N) |acc_b - conf_b|."""
+    labels = np.asarray(labels)
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == labels
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(bins, weights=conf, minlength=n_bins) / count
+        accuracy = np.bincount(bins, weights=correct.astype(float), minlength=n_bins) / count
+    ece = float(np.nansum(np.abs(accuracy - mean_conf) * count) / max(1, len(labels)))
+    return {"edges": np.linspace(0, 1, n_bins + 1).tolist(), "confidence": mean_conf.tolist(),
+            "accuracy": accuracy.tolist(), "count": count.tolist(), "ece": ece}
+
+
+def classification_curves(labels: np.ndarray, proba: np.ndarray, label_names: Sequence[str] | None = None) -> dict:
+    """One-vs-rest ROC and precision-recall curves per class, and the reliability diagram.
+
+    ``{"roc": {class: {"fpr", "tpr", "auc"}}, "pr": {class: {"recall", "precision", "ap"}},
+    "calibration": calibration_bins(...)}``; a class absent from ``labels`` has no curve. Classes are
+    named by ``label_names`` (default: ``"0"``, ``"1"``, ...)."""
+    from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
+
+    labels = np.asarray(labels)
+    if label_names is None:
+        label_names = tuple(str(c) for c in range(proba.shape[1]))
+    out: dict = {"roc": {}, "pr": {}}
+    for c, name in enumerate(label_names[:proba.shape[1]]):
+        positive = labels == c
+        if not positive.any() or positive.all():
+            continue
+        fpr, tpr, _ = roc_curve(positive, proba[:, c])
+        precision, recall, _ = precision_recall_curve(positive, proba[:, c])
+        out["roc"][name] = {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "auc": float(auc(fpr, tpr))}
+        out["pr"][name] = {"recall": recall.tolist(), "precision": precision.tolist(),
+                           "ap": float(average_precision_score(positive, proba[:, c])), "prevalence": float(positive.mean())}
+    out["calibration"] = calibration_bins(labels, proba)
+    return out
 
 # -- helpers -----------------------------------------------------------------------------------------
 def _first_relevant_rank(sim: np.ndarray, rel: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..data.sound_world import SoundPrompt, SoundWorld, all_combinations
+from ..data.sound_world import HELD_OUT_COMBINATIONS, SoundPrompt, SoundWorld, all_combinations
 
 __all__ = ["EVAL_SEED", "SPEECH_SENTENCES", "evaluate_audio_generation", "evaluate_speech_synthesis",
            "score_clip", "score_sound_model", "summarise_scores"]
@@ -106,8 +106,6 @@ def evaluate_audio_generation(pipe: Any, *, n: int = 100, n_unseen: int = 40, se
     Returns the summary: ``prompt_accuracy``, ``count_accuracy``, ``direction_accuracy``,
     ``unseen_prompt_accuracy``, ``speech_ok``, ``speech_seconds``, ``model``, ``passes_bar``...
     """
-    from ..train.tiny_sound import HELD_OUT_COMBINATIONS
-
     started = time.perf_counter()
     sets: dict[str, list[SoundPrompt]] = {"held_out": SoundWorld(seed).prompts(n)}
     if n_unseen:

@@ -51,7 +51,7 @@ def perturbation_aucs(pipe: Any, items: list, heatmaps: list, steps: int = 16, i
     import torch
     from PIL import Image
 
-    from ..explain.adapters import get_adapter
+    from ..backends.adapters import get_adapter
     from ..explain.api import build_targets
     from ..explain.scoring import curve_auc, normalised_curve, perturbation_frames
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, Sequence
 
-from ..fusion.lab import FusionSetting, TrainConfig, compare
+from ..fusion.data import FusionSetting
+from ..fusion.lab import compare
+from ..fusion.training import TrainConfig
 
 #: Strategies whose modality ablation ``mmbench eval fusion`` reports by default (3 x 3 extra trainings per seed).
 DEFAULT_ABLATION: tuple[str, ...] = ("concat", "gated", "attention")

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.clips import MOTIONS, ClipWorld
 from ..errors import InvalidInputError
-from ..fusion.audio_visual import evaluate_fusion, fuse
+from ..models.audio_visual import evaluate_fusion, fuse
 
 #: Held-out world seeds (training uses 0-1, the fusion weights are fitted on 19_999).
 EVAL_SEED = 20_001

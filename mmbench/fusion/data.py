@@ -1,17 +1,19 @@
 """What the fusion lab trains on, from any source: the procedural world or the real-data loaders.
 
+:class:`FusionSetting` describes the procedural data (reliability, noise, sizes, representations);
 :func:`procedural_split` generates one seed of :class:`~mmbench.data.sentiment.SentimentWorld` and
-extracts features; :func:`lab_data` accepts every form the loaders produce and turns it into the
-same :class:`LabData`:
+extracts features (:func:`seed_data`: the same, cached in memory); :func:`check_features` validates
+any ``{modality: array}`` split; :func:`lab_data` accepts every form the loaders produce and turns it
+into the same :class:`LabData`:
 
 * ``lab_splits(...)``'s dict ``{"train"|"val"|"test": (features, labels)}`` (features already standardised);
-* three :class:`~mmbench.data.loaders.MultimodalDataset` (a tuple/list, or a dict with ``train``,
+* three :class:`~mmbench.data.datasets.MultimodalDataset` (a tuple/list, or a dict with ``train``,
   ``val``/``valid``, ``test``) — e.g. ``[load_mosi(path, split=s) for s in ("train", "valid", "test")]``;
-* one :class:`~mmbench.data.loaders.MultimodalDataset` (MVSA ships a single split): split per seed,
-  stratified 70/10/20 (:func:`~mmbench.data.loaders.split_dataset`).
+* one :class:`~mmbench.data.datasets.MultimodalDataset` (MVSA ships a single split): split per seed,
+  stratified 70/10/20 (:func:`~mmbench.data.datasets.split_dataset`).
 
 Modality names are made the lab's (``vision`` -> ``image``) by
-:func:`mmbench.data.loaders.canonical_features`, the one place that knows the aliases.
+:func:`mmbench.data.datasets.canonical_features`, the one place that knows the aliases.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..data.sentiment import LABELS, MODALITIES
+from ..data.sentiment import LABELS, MODALITIES, SentimentWorld
 from ..errors import InvalidInputError
 
 Split = tuple[dict[str, np.ndarray], np.ndarray]
@@ -59,7 +61,38 @@ class LabData:
         raise KeyError(key)
 
 
-def procedural_split(seed: int, setting: Any) -> LabData:
+@dataclass(frozen=True)
+class FusionSetting:
+    """Data setting: per-modality reliability/noise (see :class:`SentimentWorld`), split sizes, and
+    the representation of each modality (see :mod:`mmbench.fusion.representations`; handcrafted
+    by default)."""
+
+    reliability: tuple[tuple[str, float], ...] | None = None
+    noise: tuple[tuple[str, float], ...] | None = None
+    n_train: int = 1500
+    n_val: int = 300
+    n_test: int = 600
+    representations: tuple[tuple[str, str], ...] | None = None
+
+    @classmethod
+    def make(cls, reliability: Mapping[str, float] | float | None = None,
+             noise: Mapping[str, float] | float | None = None,
+             representations: Mapping[str, str] | None = None, **sizes) -> "FusionSetting":
+        def freeze(v):
+            return tuple(sorted(v.items())) if isinstance(v, Mapping) else v
+        if representations:
+            from .representations import resolve
+
+            resolve(representations)  # unknown names fail here, before any data is generated
+        return cls(freeze(reliability), freeze(noise), representations=freeze(representations) or None, **sizes)
+
+    def world(self, seed: int) -> SentimentWorld:
+        def thaw(v):
+            return dict(v) if isinstance(v, tuple) else v
+        return SentimentWorld(seed, reliability=thaw(self.reliability), noise=thaw(self.noise))
+
+
+def procedural_split(seed: int, setting: FusionSetting) -> LabData:
     """One seed of the procedural world with ``setting``'s sizes and representations."""
     from .features import FeatureExtractor
 
@@ -73,9 +106,59 @@ def procedural_split(seed: int, setting: Any) -> LabData:
                    (fx.transform(test), test.labels), LABELS, test, fx, "procedural", dict(fx.representations))
 
 
+# -- input checks -----------------------------------------------------------------------------------
+def check_features(features: Mapping[str, np.ndarray], labels: np.ndarray | None = None, *, split: str = "train",
+                   n_classes: int = len(LABELS), require_all_classes: bool = False) -> None:
+    """Raise :class:`InvalidInputError` unless ``features`` is a non-empty dict of finite 2-D
+    arrays with one row per label (and, for training, every class present)."""
+    if not isinstance(features, Mapping) or not features:
+        raise InvalidInputError(f"The {split} features must be a non-empty dict {{modality: array}}.")
+    lengths = {}
+    for m, x in features.items():
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise InvalidInputError(f"The {split} features of {m} must be 2-D (samples x features), got shape {x.shape}.")
+        if not np.all(np.isfinite(x)):
+            bad = int((~np.isfinite(x)).any(axis=1).sum())
+            raise InvalidInputError(f"The {split} features of {m} contain NaN or infinite values ({bad} rows).",
+                                    hint="Fix or drop those samples (or impute them) before fusion.")
+        lengths[m] = x.shape[0]
+    if len(set(lengths.values())) > 1:
+        raise InvalidInputError(f"The modalities of the {split} split have different numbers of samples: {lengths}.",
+                                hint="Every modality needs exactly one row per sample, in the same order.")
+    if labels is None:
+        return
+    labels = np.asarray(labels)
+    n = next(iter(lengths.values()))
+    if labels.shape != (n,):
+        raise InvalidInputError(f"The {split} split has {n} samples but {labels.shape[0] if labels.ndim else 0} labels.")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise InvalidInputError(f"The {split} labels must be integers in [0, {n_classes}), got {labels.min()}..{labels.max()}.")
+    if require_all_classes:
+        absent = [LABELS[c] if n_classes == len(LABELS) else str(c) for c in range(n_classes) if not (labels == c).any()]
+        if absent:
+            raise InvalidInputError(f"The {split} labels have no example of class(es) {absent}.",
+                                    hint="Every class needs training examples; use more data or another split.")
+
+
+# -- features per seed (cached in memory) -----------------------------------------------------------
+_FEATURE_CACHE: dict[tuple, LabData] = {}
+
+
+def seed_data(seed: int, setting: FusionSetting = FusionSetting()) -> LabData:
+    """The procedural data of one seed as :class:`~mmbench.fusion.data.LabData` (``data["train"]``,
+    ``data["val"]``, ``data["test"]`` are ``(features, labels)``); computed once, then cached."""
+    key = (seed, setting)
+    if key not in _FEATURE_CACHE:
+        _FEATURE_CACHE[key] = procedural_split(seed, setting)
+        while len(_FEATURE_CACHE) > 12:
+            _FEATURE_CACHE.pop(next(iter(_FEATURE_CACHE)))
+    return _FEATURE_CACHE[key]
+
+
 # -- real data ----------------------------------------------------------------------------------------------
 def _is_dataset(x: Any) -> bool:
-    from ..data.loaders import MultimodalDataset
+    from ..data.datasets import MultimodalDataset
 
     return isinstance(x, MultimodalDataset)
 
@@ -85,7 +168,7 @@ def lab_data(data: Any, seed: int = 0, representations: Mapping[str, str] | None
     if isinstance(data, LabData):
         return data
     if _is_dataset(data):
-        from ..data.loaders import split_dataset
+        from ..data.datasets import split_dataset
 
         return _from_datasets(split_dataset(data, seed=seed), representations)
     if isinstance(data, Mapping):
@@ -113,7 +196,7 @@ def lab_data(data: Any, seed: int = 0, representations: Mapping[str, str] | None
 
 
 def _from_features(parts) -> LabData:
-    from ..data.loaders import canonical_features
+    from ..data.datasets import canonical_features
 
     splits = []
     for name, (features, labels) in zip(("train", "val", "test"), parts):
@@ -130,7 +213,7 @@ def _from_features(parts) -> LabData:
 def _default_representations(train, representations: Mapping[str, str] | None) -> dict[str, str]:
     """``given`` for modalities with precomputed features, the handcrafted default for raw texts /
     images / audio, overridden by ``representations``; modalities with neither are left out."""
-    from ..data.loaders import canonical_features
+    from ..data.datasets import canonical_features
     from .representations import DEFAULT_REPRESENTATIONS
 
     given = canonical_features(train.features)

@@ -1,6 +1,7 @@
-"""Per-modality features for the fusion lab: the handcrafted extractors (TF-IDF text, HOG +
-colour-histogram images, MFCC + chroma audio) and :class:`FeatureExtractor`, which mixes them with
-the deep representations of :mod:`mmbench.fusion.representations`.
+"""Per-modality features for the fusion lab: :class:`FeatureExtractor` turns a dataset into
+standardised ``{modality: (N, D)}`` arrays with any mix of the representations of
+:mod:`mmbench.fusion.representations` (handcrafted TF-IDF text, HOG + colour-histogram images,
+MFCC + chroma audio, or deep embeddings).
 
 :class:`FeatureExtractor` is fitted on the training split only (TF-IDF vocabulary and the
 per-feature standardisation), then turns any split into ``{modality: float32 (N, D)}``. After
@@ -14,43 +15,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..data.sentiment import MODALITIES, SAMPLE_RATE, SentimentDataset
+from ..data.sentiment import MODALITIES, SentimentDataset
 from ..errors import InvalidInputError
-
-
-def image_features(images: np.ndarray) -> np.ndarray:
-    """HOG (8-px cells, 2x2 blocks, 9 orientations on the grey image) + an 8-bin histogram per RGB channel."""
-    from skimage.feature import hog
-
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise InvalidInputError(f"images must be (N, H, W, 3), got shape {images.shape}.")
-    grey = images.astype(np.float32).mean(axis=-1) / 255.0
-    hogs = np.stack([hog(g, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), feature_vector=True)
-                     for g in grey])
-    bins = np.linspace(0, 256, 9)
-    hist = np.stack([np.concatenate([np.histogram(im[..., c], bins=bins)[0] for c in range(3)]) for im in images])
-    hist = hist / float(images.shape[1] * images.shape[2])
-    return np.concatenate([hogs, hist], axis=1).astype(np.float32)
-
-
-def audio_features(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Summary statistics of 20 MFCCs and 12 chroma bins: mean, std and mean first difference (the
-    pitch contour's direction) over time, plus the RMS envelope's spectrum (the pulse rate)."""
-    import librosa  # first import can take seconds (numba); hence lazy
-
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 2:
-        raise InvalidInputError(f"audio must be (N, samples), got shape {audio.shape}.")
-    mfcc = librosa.feature.mfcc(y=audio, sr=sr, n_mfcc=20, n_fft=512, hop_length=128, n_mels=40)  # (N, 20, T)
-    chroma = librosa.feature.chroma_stft(y=audio, sr=sr, n_fft=1024, hop_length=128)  # (N, 12, T)
-    rms = librosa.feature.rms(y=audio, frame_length=256, hop_length=64)[:, 0, :]  # (N, T')
-    env = np.abs(np.fft.rfft(rms - rms.mean(axis=1, keepdims=True), axis=1))[:, 1:16]
-    env = env / (env.sum(axis=1, keepdims=True) + 1e-6)
-    parts = []
-    for f in (mfcc, chroma):
-        parts += [f.mean(axis=2), f.std(axis=2), np.diff(f, axis=2).mean(axis=2) * f.shape[2]]
-    return np.concatenate(parts + [env], axis=1).astype(np.float32)
+from .representations import extract, parse, resolve
 
 
 class FeatureExtractor:
@@ -60,13 +27,11 @@ class FeatureExtractor:
     modalities use the handcrafted default). Fit on the training split (the TF-IDF vocabulary and
     every feature's mean/std), then ``transform`` any split to standardised float32 ``(N, D)`` arrays.
     The data is a :class:`~mmbench.data.sentiment.SentimentDataset` or a
-    :class:`~mmbench.data.loaders.MultimodalDataset` (texts, image paths, or ``given`` features).
+    :class:`~mmbench.data.datasets.MultimodalDataset` (texts, image paths, or ``given`` features).
     """
 
     def __init__(self, modalities: Sequence[str] = MODALITIES, max_text_features: int = 2000,
                  representations: Mapping[str, str] | None = None) -> None:
-        from .representations import resolve
-
         self.modalities = tuple(modalities)
         self.representations = resolve(representations, self.modalities)
         self.max_text_features = max_text_features
@@ -74,8 +39,6 @@ class FeatureExtractor:
         self._stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def _raw(self, data, m: str) -> np.ndarray:
-        from .representations import extract, parse
-
         rep, _ = parse(m, self.representations[m])
         if rep.kind == "given":
             return given_features(data, m)
@@ -111,8 +74,6 @@ class FeatureExtractor:
 
     def transform_values(self, m: str, values) -> np.ndarray:
         """Standardised features of raw inputs of one modality (e.g. edited texts, for word attributions)."""
-        from .representations import extract, parse
-
         if m not in self._stats:
             raise InvalidInputError(f"No fitted {m} features: fit_transform first (fitted: {sorted(self._stats)}).")
         rep, _ = parse(m, self.representations[m])
@@ -134,8 +95,6 @@ class FeatureExtractor:
 
     def describe(self) -> dict[str, str]:
         """``{modality: "name (kind)"}``, for tables and plots."""
-        from .representations import parse
-
         return {m: f"{spec} ({parse(m, spec)[0].kind})" for m, spec in self.representations.items()}
 
 
@@ -162,7 +121,7 @@ def modality_values(data, m: str):
 
 def given_features(data, m: str) -> np.ndarray:
     """Precomputed features of modality ``m`` (lab names; MOSI's ``vision`` is the lab's ``image``)."""
-    from ..data.loaders import canonical_features
+    from ..data.datasets import canonical_features
 
     feats = canonical_features(getattr(data, "features", None) or {})
     if m not in feats:

@@ -9,7 +9,7 @@
   every strategy the change of the predicted class's probability when the modality is removed) and
   word attributions for the text through :func:`mmbench.explain.explain_words`.
 
-Both read a :class:`~mmbench.fusion.lab.FusionReport`; nothing is retrained.
+Both read a :class:`~mmbench.fusion.report.FusionReport`; nothing is retrained.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidInputError
-from .strategies import UNIMODAL
+from ..models.fusion_strategies import UNIMODAL
+from .training import modality_logits, tensors
 
 
 @dataclass
@@ -117,7 +118,6 @@ def text_model(report: Any, strategy: str, index: int):
     import torch
 
     from ..explain.text import TextModel
-    from .lab import _tensors
     from .representations import parse
 
     data, model = _example(report, strategy)
@@ -134,7 +134,7 @@ def text_model(report: Any, strategy: str, index: int):
 
     def logits_from_text_features(z):
         n = z.shape[0]
-        inputs = {m: t.expand(n, -1) for m, t in _tensors(fixed).items()}
+        inputs = {m: t.expand(n, -1) for m, t in tensors(fixed).items()}
         inputs["text"] = z
         return model(inputs)
 
@@ -173,8 +173,6 @@ def explain_sample(report: Any, index: int, strategy: str | None = None, word_me
     sentence-embedding text only) or None for no word attributions."""
     import torch
 
-    from .lab import _tensors, modality_logits
-
     strategy = strategy or report.best("fusion") or report.best("all")
     data, model = _example(report, strategy)
     x_te, y_te = data.test
@@ -187,7 +185,7 @@ def explain_sample(report: Any, index: int, strategy: str | None = None, word_me
     notes: list[str] = []
     model.eval()
     with torch.no_grad():
-        logits = model(_tensors(x))
+        logits = model(tensors(x))
         proba = torch.softmax(logits, dim=1)[0].numpy()
         per_mod = modality_logits(model, getattr(model, "aux_heads", None))
         per_mod = {m: dict(zip(names, v[0].tolist())) for m, v in per_mod.items()} or None
@@ -199,7 +197,7 @@ def explain_sample(report: Any, index: int, strategy: str | None = None, word_me
         for m in model.modalities:
             if m in x and len(model.modalities) > 1:
                 rest = {k: v for k, v in x.items() if k != m}
-                loo[m] = float(torch.softmax(model(_tensors(rest)), dim=1)[0, pred]) - float(proba[pred])
+                loo[m] = float(torch.softmax(model(tensors(rest)), dim=1)[0, pred]) - float(proba[pred])
     if per_mod is None and strategy not in UNIMODAL:
         notes.append(f"'{strategy}' has no per-modality heads; train with TrainConfig(multitask=True) to get "
                      "per-modality logits (late fusion always has them).")

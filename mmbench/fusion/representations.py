@@ -7,9 +7,10 @@ text     ``tfidf``    handcrafted TF-IDF of word 1-2-grams (fitted on the traini
 text     ``minilm``   deep        all-MiniLM-L6-v2 sentence embedding (384-d, real weights,
                                   ``mmbench.pipeline("sentence-embedding")``)
 text     ``clip``     deep        the matching pipeline's CLIP text embedding
-image    ``hog``      handcrafted HOG + RGB colour histograms
+image    ``hog``      handcrafted HOG + RGB colour histograms (:func:`image_features`)
 image    ``clip``     deep        the matching pipeline's CLIP image embedding
 audio    ``mfcc``     handcrafted MFCC + chroma statistics + loudness-envelope spectrum
+                                  (:func:`audio_features`)
 audio    ``cnn``      deep        penultimate layer of the spectrogram CNN mmbench-prosody-cnn
                                   (``mmbench.pipeline("audio-classification")``)
 any      ``given``    --          features that came with the data (CMU-MOSI/MOSEI pickles)
@@ -39,6 +40,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..data.sentiment import SAMPLE_RATE
 from ..errors import InvalidInputError
 
 MODALITIES: tuple[str, ...] = ("text", "image", "audio")
@@ -146,10 +148,45 @@ def image_array(images: Any, size: int = REAL_IMAGE_SIZE) -> np.ndarray:
     """``(N, H, W, 3)`` uint8 from an array (returned as is) or from image paths (resized to ``size``)."""
     if isinstance(images, np.ndarray):
         return images
-    from ..validate import validate_image
+    from ..io import validate_image
 
     return np.stack([np.asarray(validate_image(p, what=f"image {i}").convert("RGB").resize((size, size)))
                      for i, p in enumerate(images)])
+
+
+def image_features(images: np.ndarray) -> np.ndarray:
+    """HOG (8-px cells, 2x2 blocks, 9 orientations on the grey image) + an 8-bin histogram per RGB channel."""
+    from skimage.feature import hog
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise InvalidInputError(f"images must be (N, H, W, 3), got shape {images.shape}.")
+    grey = images.astype(np.float32).mean(axis=-1) / 255.0
+    hogs = np.stack([hog(g, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2), feature_vector=True)
+                     for g in grey])
+    bins = np.linspace(0, 256, 9)
+    hist = np.stack([np.concatenate([np.histogram(im[..., c], bins=bins)[0] for c in range(3)]) for im in images])
+    hist = hist / float(images.shape[1] * images.shape[2])
+    return np.concatenate([hogs, hist], axis=1).astype(np.float32)
+
+
+def audio_features(audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Summary statistics of 20 MFCCs and 12 chroma bins: mean, std and mean first difference (the
+    pitch contour's direction) over time, plus the RMS envelope's spectrum (the pulse rate)."""
+    import librosa  # first import can take seconds (numba); hence lazy
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim != 2:
+        raise InvalidInputError(f"audio must be (N, samples), got shape {audio.shape}.")
+    mfcc = librosa.feature.mfcc(y=audio, sr=sr, n_mfcc=20, n_fft=512, hop_length=128, n_mels=40)  # (N, 20, T)
+    chroma = librosa.feature.chroma_stft(y=audio, sr=sr, n_fft=1024, hop_length=128)  # (N, 12, T)
+    rms = librosa.feature.rms(y=audio, frame_length=256, hop_length=64)[:, 0, :]  # (N, T')
+    env = np.abs(np.fft.rfft(rms - rms.mean(axis=1, keepdims=True), axis=1))[:, 1:16]
+    env = env / (env.sum(axis=1, keepdims=True) + 1e-6)
+    parts = []
+    for f in (mfcc, chroma):
+        parts += [f.mean(axis=2), f.std(axis=2), np.diff(f, axis=2).mean(axis=2) * f.shape[2]]
+    return np.concatenate(parts + [env], axis=1).astype(np.float32)
 
 
 def _chunks(items: Sequence, n: int):
@@ -181,13 +218,8 @@ def extract(modality: str, spec: str, values: Any, *, sample_rate: int | None = 
 
 def _compute(rep: Representation, model: str | None, values: Any, sample_rate: int | None) -> np.ndarray:
     if rep.modality == "image" and rep.name == "hog":
-        from .features import image_features
-
         return image_features(image_array(values))
     if rep.modality == "audio" and rep.name == "mfcc":
-        from ..data.sentiment import SAMPLE_RATE
-        from .features import audio_features
-
         return audio_features(_audio_array(values), sr=sample_rate or SAMPLE_RATE)
     pipe = _pipeline(rep.task, model)
     if rep.task == "sentence-embedding":

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..data.sentiment import SentimentWorld
 from ..models.prosody_cnn import ProsodyCNN, ProsodyCNNConfig
+from .loop import LoopConfig, run_with_threads, save_training
 
 TRAIN_SEEDS = tuple(range(1000, 1006))
 VAL_SEED = 1999
@@ -30,15 +31,12 @@ NOISE_LEVELS = (0.2, 0.35, 0.5, 0.5, 0.65, 0.8)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(LoopConfig):
     clips_per_seed: int = 1000
     val_clips: int = 600
     epochs: int = 10
     batch_size: int = 64
     lr: float = 3e-3
-    weight_decay: float = 1e-4
-    seed: int = 0
-    threads: int = 1
 
 
 def clips(seed: int, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -57,12 +55,7 @@ def evaluate(model: ProsodyCNN, audio: np.ndarray, labels: np.ndarray) -> float:
 def train(cfg: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
           log: Callable[[str], None] = print) -> tuple[ProsodyCNN, dict]:
     """Train and (if ``out_dir``) save ``model.safetensors``, ``config.json`` and ``training.json``."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        return _train(cfg, out_dir, log)
-    finally:
-        torch.set_num_threads(threads)
+    return run_with_threads(_train, cfg, out_dir, log)
 
 
 def _train(cfg: TrainConfig, out_dir, log) -> tuple[ProsodyCNN, dict]:
@@ -102,6 +95,5 @@ def _train(cfg: TrainConfig, out_dir, log) -> tuple[ProsodyCNN, dict]:
                "train_seeds": list(TRAIN_SEEDS), "noise_levels": list(NOISE_LEVELS), "val_seed": VAL_SEED,
                "val_accuracy": history[-1]["val_accuracy"], "torch": torch.__version__}
     if out_dir is not None:
-        model.save(out_dir)
-        (Path(out_dir) / "training.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+        save_training(model, out_dir, summary, history)
     return model, summary

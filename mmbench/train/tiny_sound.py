@@ -2,8 +2,8 @@
 
 Data: :class:`mmbench.data.sound_world.SoundWorld` clips of world seed :data:`TRAIN_SEED`, their
 log-mel spectrograms (:func:`mmbench.audiogen.melspec.sound_to_mel`) stored as 8-bit numbers.
-The (sound, count, direction) combinations in :data:`HELD_OUT_COMBINATIONS` never appear in
-training, so the evaluation can ask for combinations the model has never heard.
+The (sound, count, direction) combinations in :data:`mmbench.data.sound_world.HELD_OUT_COMBINATIONS`
+never appear in training, so the evaluation can ask for combinations the model has never heard.
 
 Objective: mean squared error of the spectrogram plus ``kl_weight`` times the KL divergence of
 ``q(z | mel, caption)`` from N(0, I) per spectrogram bin — a beta-VAE whose weight decides how much
@@ -32,29 +32,23 @@ import numpy as np
 import torch
 
 from ..audiogen.melspec import MelConfig, sound_to_mel
-from ..data.sound_world import SoundWorld, sound_vocabulary
+from ..data.sound_world import HELD_OUT_COMBINATIONS, SoundWorld, sound_vocabulary
+from ..eval.audio_generation import score_sound_model
 from ..models.tiny_sound import TinySound, TinySoundConfig
+from .loop import LoopConfig, run_with_threads, save_training
 
 TRAIN_SEED = 2000
 VAL_SEED = 2999
-#: (sound, count, direction) never drawn for training: the evaluation asks for them too.
-HELD_OUT_COMBINATIONS: frozenset[tuple[str, int, str]] = frozenset({
-    ("beep", 2, "rising"), ("tone", 3, "falling"), ("hum", 4, "steady"), ("chirp", 1, "falling")})
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(LoopConfig):
     clips: int = 6_000
     val_prompts: int = 100
     steps: int = 3000
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
     kl_weight: float = 2.0
     free_bits: float = 0.5
     caption_dropout: float = 0.1
-    seed: int = 0
-    threads: int = 1
     time_budget_s: float | None = None
     model: dict = field(default_factory=dict)
 
@@ -72,17 +66,10 @@ def spectrograms(world: SoundWorld, n: int, cfg: MelConfig = MelConfig(), start:
 def train(cfg: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
           log: Callable[[str], None] = print) -> tuple[TinySound, dict]:
     """Train and (if ``out_dir``) save ``model.safetensors``, ``config.json`` and ``training.json``."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
-        return _train(cfg, out_dir, log)
-    finally:
-        torch.set_num_threads(threads)
+    return run_with_threads(_train, cfg, out_dir, log)
 
 
 def _train(cfg: TrainConfig, out_dir: str | Path | None, log: Callable[[str], None]) -> tuple[TinySound, dict]:
-    from ..eval.audio_generation import score_sound_model
-
     start = time.time()
     torch.manual_seed(cfg.seed)
     mel_cfg = MelConfig()
@@ -144,7 +131,6 @@ def _train(cfg: TrainConfig, out_dir: str | Path | None, log: Callable[[str], No
                "val_count_accuracy": val["count_accuracy"], "val_direction_accuracy": val["direction_accuracy"],
                "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__}
     if out_dir is not None:
-        model.save(out_dir)
-        (Path(out_dir) / "training.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+        save_training(model, out_dir, summary, history)
     return model, summary
 

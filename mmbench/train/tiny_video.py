@@ -121,7 +121,7 @@ def per_frame_scores(model: TinyVideoModel, clips: list, batch_size: int = 64) -
 def train(cfg: TrainConfig, out: str | Path | None = None,
           log: Callable[[str], None] = print) -> tuple[TinyVideoModel, dict]:
     """Train both networks and the fusion weights; write the model folder to ``out`` if given."""
-    from ..fusion.audio_visual import evaluate_fusion, fit_weights
+    from ..models.audio_visual import evaluate_fusion, fit_weights
 
     torch.set_num_threads(max(1, int(cfg.threads)))
     torch.manual_seed(cfg.seed)
