@@ -1,119 +1,19 @@
-"""Benchmark: mmbench's ``explain(..., method="gradcam")`` vs calling pytorch-grad-cam's GradCAM directly.
+"""``python benchmarks/explain.py [options]``: the same as ``mmbench bench explain [options]``.
 
-Same model, same layer, same target, same batch (one image), same preprocessing function; the
-direct path keeps one GradCAM object, as a careful user would. Timings are interleaved (mmbench,
-direct, mmbench, ...) and summarised by their medians. ``allclose`` compares the two maps.
-
-Run ``python benchmarks/explain.py`` (or ``mmbench bench explain``). A table goes to stderr; the
-last line of stdout is one JSON object; ``ratio`` = mmbench median / direct median (worst model).
+The benchmark lives in :mod:`mmbench.benchmarks.explain`; its ``run`` and ``main`` are re-exported here.
 """
 
-from __future__ import annotations
-
-import argparse
-import json
-import statistics
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 try:
     import mmbench  # noqa: F401
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-MODELS = ("efficientnet-lite0", "mmbench-tiny-clip")
-
-
-def _case(name: str):
-    """(pipe, image, target) for one model: chelsea for the classifier, a scene for the tiny CLIP."""
-    import mmbench
-
-    if name == "mmbench-tiny-clip":
-        from mmbench.data.world import World
-
-        scene = World(seed=10_101, n_objects=(2, 3)).scene(0)
-        return mmbench.pipeline("image-text-matching", model=name, device="cpu"), scene.to_pil(), scene.objects[0].phrase()
-    from PIL import Image
-    from skimage import data
-
-    return mmbench.pipeline("image-classification", model=name, device="cpu"), Image.fromarray(data.chelsea()), "Egyptian cat"
-
-
-def bench_model(name: str, repeats: int, warmup: int, log) -> dict:
-    import cv2
-    from pytorch_grad_cam import GradCAM
-
-    from mmbench.explain import default_layer, explain, get_adapter
-
-    pipe, image, target = _case(name)
-    adapter = get_adapter(pipe)
-    layer = default_layer(pipe)
-    # mmbench's per-model defaults (shift averaging for the tiny CLIP) are switched off: the two
-    # paths must do the same work.
-    options = {"shifts": 1}
-    fn = adapter.target(target)  # the same target object for both paths
-    direct_cam = GradCAM(model=adapter.image_model, target_layers=[adapter.layers[layer]],
-                         reshape_transform=adapter.reshape_transform if adapter.patch_size else None)
-
-    def run_mmbench():
-        return explain(pipe, image, target, method="gradcam", layer=layer, **options).heatmap
-
-    def run_direct():
-        return direct_cam(input_tensor=adapter.preprocess([image]), targets=[fn])[0]
-
-    for _ in range(warmup):
-        run_mmbench(), run_direct()
-    t_mm, t_direct = [], []
-    for _ in range(repeats):  # interleaved, so drifts in machine load hit both alike
-        start = time.perf_counter()
-        run_mmbench()
-        t_mm.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        run_direct()
-        t_direct.append(time.perf_counter() - start)
-    ours = run_mmbench()
-    theirs = run_direct()
-    theirs = cv2.resize(theirs, (ours.shape[1], ours.shape[0]), interpolation=cv2.INTER_LINEAR)
-    theirs = (theirs - theirs.min()) / max(float(theirs.max() - theirs.min()), 1e-12)
-    direct_cam.activations_and_grads.release()
-    mm, di = statistics.median(t_mm) * 1e3, statistics.median(t_direct) * 1e3
-    row = {"model": name, "layer": layer, "mmbench_ms": round(mm, 2), "direct_ms": round(di, 2),
-           "ratio": round(mm / di, 4), "allclose": bool(np.allclose(ours, theirs, atol=1e-4)),
-           "max_abs_diff": float(np.abs(ours - theirs).max()), "repeats": repeats}
-    log(f"{name:20s} {layer:22s} mmbench {mm:8.2f} ms   direct {di:8.2f} ms   ratio {mm / di:.3f}   "
-        f"allclose {row['allclose']}")
-    return row
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated (default: {','.join(MODELS)})")
-    parser.add_argument("--repeats", type=int, default=30, help="timed calls per path and model (default 30)")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    args = parser.parse_args(argv)
-
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    rows = [bench_model(m.strip(), args.repeats, args.warmup, log) for m in args.models.split(",") if m.strip()]
-    worst = max(rows, key=lambda r: r["ratio"])
-    result = {
-        "ratio": worst["ratio"], "ratio_model": worst["model"], "allclose": all(r["allclose"] for r in rows),
-        "mmbench_ms": worst["mmbench_ms"], "direct_ms": worst["direct_ms"], "batch": 1, "method": "gradcam",
-        "models": {r["model"]: {k: v for k, v in r.items() if k != "model"} for r in rows},
-        "torch_threads": torch.get_num_threads(),
-    }
-    return result
-
+from mmbench.benchmarks.explain import main, run  # noqa: E402,F401
 
 if __name__ == "__main__":
-    print(json.dumps(main()), flush=True)
+    from mmbench.cli import main as mmbench_main
+
+    sys.exit(mmbench_main(["bench", "explain", *sys.argv[1:]]))

@@ -1,20 +1,9 @@
-"""Benchmark: mmbench's speech-recognition pipeline vs calling faster-whisper directly, same loaded model.
+"""``python benchmarks/speech.py [options]``: the same as ``mmbench bench speech [options]``.
 
-Run ``python benchmarks/speech.py`` (or ``mmbench bench speech``). Both sides transcribe the same
-recordings with the same ``WhisperModel`` object and the same decoding settings (beam 5, word
-timestamps, no VAD filter); the difference is what the pipeline adds: validation, resampling and
-mono mixing (:func:`mmbench.validate.validate_audio`), the chunk plan and the typed result. The
-recordings are the LibriVox files of Debian's ``pocketsphinx-testdata`` when installed, else the
-two shipped in ``assets/audio``. A table goes to stderr; the last line of stdout is one JSON object
-with ``ratio`` (mmbench median / raw median), the real-time factors and whether the texts agree.
+The benchmark lives in :mod:`mmbench.benchmarks.speech`; its ``run`` and ``main`` are re-exported here.
 """
 
-from __future__ import annotations
-
-import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 try:
@@ -22,65 +11,9 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="whisper-tiny.en-ct2", help="a faster-whisper registry row")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the recordings per side")
-    parser.add_argument("--beam-size", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-
-    import mmbench
-    from mmbench.speech.corpora import LIBRIVOX_DIR, example_clips, librivox_recordings
-
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    pipe = mmbench.pipeline("speech-recognition", model=args.model, device=args.device, fallback=False)
-    if pipe.spec.backend != "faster_whisper":
-        raise SystemExit(f"{args.model} is not a faster-whisper model; the raw side calls faster-whisper directly")
-    model = pipe.backend.model
-    if (LIBRIVOX_DIR / "transcription").is_file():
-        paths = [str(r.path) for r in librivox_recordings()]
-    else:
-        paths = [str(c.path) for c in example_clips() if c.id.startswith("librivox")]
-    log(f"{pipe.describe()} · {len(paths)} recordings")
-
-    def run_raw() -> list[str]:
-        out = []
-        for path in paths:
-            segments, _ = model.transcribe(path, language="en", beam_size=args.beam_size, word_timestamps=True,
-                                           vad_filter=False, condition_on_previous_text=False)
-            out.append(" ".join(s.text.strip() for s in segments))
-        return out
-
-    def run_mmbench() -> list[str]:
-        return [pipe(path, beam_size=args.beam_size).text for path in paths]
-
-    run_raw(), run_mmbench()  # warm-up
-    times: dict[str, list[float]] = {"raw": [], "mmbench": []}
-    texts: dict[str, list[str]] = {}
-    sides = {"raw": run_raw, "mmbench": run_mmbench}
-    for i in range(args.repeats):  # interleaved, alternating which side goes first, to cancel drift
-        for side in (("raw", "mmbench") if i % 2 == 0 else ("mmbench", "raw")):
-            start = time.perf_counter()
-            texts[side] = sides[side]()
-            times[side].append(time.perf_counter() - start)
-    import soundfile
-
-    audio_s = sum(soundfile.info(p).duration for p in paths)
-    raw_med, mm_med = statistics.median(times["raw"]), statistics.median(times["mmbench"])
-    log(f"{'side':10} {'median s':>9} {'RTF':>7}")
-    log(f"{'raw':10} {raw_med:9.3f} {raw_med / audio_s:7.3f}")
-    log(f"{'mmbench':10} {mm_med:9.3f} {mm_med / audio_s:7.3f}")
-    return {"benchmark": "speech", "model": pipe.spec.name, "recordings": len(paths), "audio_s": round(audio_s, 2),
-            "raw_s": round(raw_med, 4), "mmbench_s": round(mm_med, 4), "ratio": round(mm_med / raw_med, 3),
-            "rtf_raw": round(raw_med / audio_s, 4), "rtf_mmbench": round(mm_med / audio_s, 4),
-            "same_text": texts["raw"] == texts["mmbench"], "repeats": args.repeats, "beam_size": args.beam_size}
-
+from mmbench.benchmarks.speech import main, run  # noqa: E402,F401
 
 if __name__ == "__main__":
-    import json
+    from mmbench.cli import main as mmbench_main
 
-    print(json.dumps(main()))
+    sys.exit(mmbench_main(["bench", "speech", *sys.argv[1:]]))

@@ -18,8 +18,10 @@ from .errors import UnknownModelError, UnknownTaskError
 
 Tier = Literal["online", "offline"]
 REGISTRY_FILE = Path(__file__).with_name("registry.toml")
-#: Root of the shipped assets (models trained by mmbench, example media).
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+#: Root of the shipped assets (models trained by mmbench, example media): the repository's top-level
+#: ``assets/`` folder in a source checkout or an editable install, ``mmbench/assets`` inside a wheel.
+_PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = _PACKAGE_DIR / "assets" if (_PACKAGE_DIR / "assets").is_dir() else _PACKAGE_DIR.parent / "assets"
 
 
 @dataclass(frozen=True)
