@@ -4,7 +4,7 @@ Three modes share one form: **speech** (``text-to-speech``: MMS-TTS online, espe
 **music** (``text-to-audio`` models of kind music: MusicGen online, the rule-based composer
 offline) and **sound** (``mmbench-tiny-sound``, trained on the procedural sound world). Handlers
 are thin: generation and validation are :mod:`mmbench.pipelines.audio_generation`, the plots
-:func:`mmbench.audio_views.audio_views`, the check of a sound against its prompt
+:func:`mmbench.plots.audio.audio_views`, the check of a sound against its prompt
 :mod:`mmbench.audiogen.analysis`. Nothing is kept between requests; a Stop button cancels a run.
 """
 
@@ -229,7 +229,7 @@ def stop(request: gr.Request = None) -> str:
 # -- layout -------------------------------------------------------------------------------------
 def build_audio_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
     choices, default = mode_models("speech")
 
     gr.Markdown(INTRO)
@@ -239,8 +239,7 @@ def build_audio_tab() -> TabParts:
         # choices change with the mode, so values outside the first mode's list must be accepted (the
         # handler checks them against the registry)
         model = gr.Dropdown(choices, value=default, label="Model", scale=1, elem_id="audio-model",
-                            allow_custom_value=True,
-                            info="Tier in brackets: online models download once, offline ones ship with mmbench.")
+                            allow_custom_value=True, info=common.TIER_INFO)
     status = gr.HTML(common.pending_status_html(default), elem_id="audio-status", padding=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):

@@ -149,7 +149,7 @@ def show_word(index: Any, alpha: Any, state: dict | None) -> Any:
 def answer(model: str | None, image: str | None, question: str | None,
            progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:
     """Answer, a line about it, and the VQA model's status."""
-    from ..validate import validate_text
+    from ..io import validate_text
 
     with user_errors("answering the question"):
         if not image:
@@ -192,16 +192,11 @@ def _examples(image: Any, question: Any) -> None:
 
 def build_captioning_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
-    choices, default = common.model_choices(TASK)
-    vqa_choices, vqa_default = common.model_choices(VQA_TASK)
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    with gr.Row(equal_height=False):
-        model = gr.Dropdown(choices, value=default, label="Captioning model", scale=1, elem_id="captioning-model",
-                            info="Tier in brackets: online models download once, offline ones ship with mmbench.")
-        status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="captioning-status",
-                         padding=False)
+    model, status = common.model_picker(TASK, label="Captioning model", elem_id="captioning-model",
+                                        status_elem_id="captioning-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
             image = UploadedImage(type="filepath", label="Image", height=260, sources=["upload", "clipboard"],
@@ -233,11 +228,9 @@ def build_captioning_tab() -> TabParts:
                     tokens = gr.Dataframe(headers=TOKEN_HEADERS, interactive=False, label="Token probabilities",
                                           max_height=360, elem_id="captioning-tokens")
     gr.Markdown("### Visual question answering")
-    with gr.Row(equal_height=False):
-        vqa_model = gr.Dropdown(vqa_choices, value=vqa_default, label="Question-answering model", scale=1,
-                                elem_id="vqa-model")
-        vqa_status = gr.HTML(common.pending_status_html(vqa_default), label="VQA model status", elem_id="vqa-status",
-                             padding=False)
+    vqa_model, vqa_status = common.model_picker(VQA_TASK, label="Question-answering model", elem_id="vqa-model",
+                                                status_elem_id="vqa-status", status_label="VQA model status",
+                                                info=None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
             question = gr.Textbox(label="Question about the image", placeholder="what colour is the circle?",

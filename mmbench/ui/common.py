@@ -28,9 +28,34 @@ MODEL_CONCURRENCY_ID = "model"
 MODEL_CONCURRENCY_LIMIT = 2
 
 
+def model_event_options() -> dict[str, Any]:
+    """Keyword arguments for an event (or :class:`LoadEvent`) that runs a model: it joins the shared
+    concurrency group, so at most :data:`MODEL_CONCURRENCY_LIMIT` model events run at once."""
+    return {"concurrency_id": MODEL_CONCURRENCY_ID, "concurrency_limit": MODEL_CONCURRENCY_LIMIT}
+
+
 def user_error(message: str) -> gr.Error:
     """A ``gr.Error`` for a mistake the user can fix: shown as-is, not logged as a server fault."""
     return gr.Error(message, print_exception=False)
+
+
+def number_option(value: Any, lo: float, hi: float, *, not_a_number: str, out_of_range: str,
+                  convert: Callable[[Any], Any] = float) -> Any:
+    """``convert(value)`` (``float`` or ``int``) from a UI field, checked to lie in ``[lo, hi]``.
+
+    Raises :func:`user_error` with ``not_a_number`` when ``convert`` fails and with ``out_of_range``
+    when the number is outside the range. Both messages are :meth:`str.format` templates that may
+    use ``{value}`` (the raw input), ``{number}`` (the converted one), ``{lo}`` and ``{hi}``:
+    ``"Opacity must be between {lo} and {hi}, not {number:g}."``.
+    """
+    fields = {"value": value, "lo": lo, "hi": hi}
+    try:
+        number = convert(value)
+    except (TypeError, ValueError):
+        raise user_error(not_a_number.format(**fields)) from None
+    if not lo <= number <= hi:
+        raise user_error(out_of_range.format(number=number, **fields))
+    return number
 
 
 @contextmanager
@@ -77,7 +102,7 @@ class UploadedImage(gr.Image):
 
     ``gr.Image`` decodes uploads with Pillow before the event handler runs, so a damaged file or a
     decompression bomb would fail inside Gradio with an unhelpful message. This variant passes the
-    path on untouched and :mod:`mmbench.validate` checks it (header first, then pixels). It renders
+    path on untouched and :mod:`mmbench.io` checks it (header first, then pixels). It renders
     exactly like ``gr.Image`` (``is_template``). Create it with ``type="filepath"``.
     """
 
@@ -135,6 +160,25 @@ def pending_status_html(model_label: str | None) -> str:
             "If an online model cannot be downloaded here, the offline tier is used and this line says so.</div>")
 
 
+#: The hint under most model dropdowns: what the tier in brackets after each label means.
+TIER_INFO = "Tier in brackets: online models download once, offline ones ship with mmbench."
+
+
+def model_picker(task: str, *, label: str, elem_id: str, status_elem_id: str, info: str | None = TIER_INFO,
+                 status_label: str = "Model status") -> tuple[gr.Dropdown, gr.HTML]:
+    """Lay out a row with the model dropdown of ``task`` and its status block; return both components.
+
+    The dropdown lists :func:`model_choices` with the default selected; the status block shows
+    :func:`pending_status_html` until the tab's status handler (wired by the caller) replaces it.
+    Call inside ``gr.Blocks``.
+    """
+    choices, default = model_choices(task)
+    with gr.Row(equal_height=False):
+        model = gr.Dropdown(choices, value=default, label=label, info=info, scale=1, elem_id=elem_id)
+        status = gr.HTML(pending_status_html(default), label=status_label, elem_id=status_elem_id, padding=False)
+    return model, status
+
+
 # -- inputs -------------------------------------------------------------------------------------
 def display_name(path: str | None, index: int | None = None, max_chars: int = 40) -> str:
     """Short label for an uploaded file: ``"3: cat.jpg"``."""
@@ -171,12 +215,12 @@ def shrink(image: Any, short_side: int = UPLOAD_SHORT_SIDE) -> Any:
 
 
 def validate_uploads(paths: Sequence[str], what: str = "Image") -> list[Any]:
-    """Decode uploaded images with :func:`mmbench.validate.validate_image`, then :func:`shrink` them.
+    """Decode uploaded images with :func:`mmbench.io.validate_image`, then :func:`shrink` them.
 
     A single image's error is passed on as-is; with several, the message names the bad one
     (``"Image 3 (cat.gif): the image is not a recognised image file..."``).
     """
-    from ..validate import validate_image
+    from ..io import validate_image
 
     images = []
     for i, path in enumerate(paths):

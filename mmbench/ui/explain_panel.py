@@ -97,7 +97,7 @@ def _layer(layer: Any) -> str | None:
 
 
 def _target(task: str, target: Any) -> Any:
-    from ..validate import validate_text
+    from ..io import validate_text
 
     what = "target text" if task == MATCHING else "class"
     if target is None or (isinstance(target, str) and not target.strip()):
@@ -112,17 +112,13 @@ def _image(image: Any) -> Any:
 
 
 def _alpha(alpha: Any) -> float:
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise user_error(f"Opacity must be a number between 0 and 1, not {alpha!r}.") from None
-    if not 0.0 <= value <= 1.0:
-        raise user_error(f"Opacity must be between 0 and 1, not {value:g}.")
-    return value
+    return common.number_option(alpha, 0.0, 1.0,
+                                not_a_number="Opacity must be a number between 0 and 1, not {value!r}.",
+                                out_of_range="Opacity must be between 0 and 1, not {number:g}.")
 
 
 def _gallery(explanations: list, alpha: float) -> list[tuple[Any, str]]:
-    from ..explain.figures import caption
+    from ..plots.explain import caption
 
     items: list[tuple[Any, str]] = []
     for e in explanations:
@@ -135,7 +131,8 @@ def _gallery(explanations: list, alpha: float) -> list[tuple[Any, str]]:
 
 def _download(explanations: list, alpha: float, title: str) -> str:
     """The side-by-side comparison as a PNG file (a fresh name per request: users never share files)."""
-    from ..explain.figures import comparison_figure, figure_png
+    from ..plots.explain import comparison_figure
+    from ..plots.figures import figure_png
 
     folder = Path(tempfile.gettempdir()) / "mmbench-explain"
     folder.mkdir(parents=True, exist_ok=True)
@@ -264,7 +261,7 @@ def build_explain_panel(task: str, model: Any, image: Any, target: Any = None, *
         examples: ``[image path, target]`` rows for a ``gr.Examples`` under the panel.
         status: the tab's model-status HTML, refreshed after each explanation (None: none).
     """
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
     eid = prefix.replace("_", "-")
     if help_text:
         gr.Markdown(help_text)
@@ -325,14 +322,11 @@ def _photo_examples() -> list[list[str]]:
 
 def build_explain_tab() -> TabParts:
     """The image-classification tab: a photo, its top-5 classes and the Explain panel with a class picker."""
-    choices, default = common.model_choices(CLASSIFICATION)
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
     gr.Markdown(CLASSIFICATION_HELP)
-    with gr.Row(equal_height=False):
-        model = gr.Dropdown(choices, value=default, label="Classifier", scale=1, elem_id="explain-model",
-                            info="EfficientNet-Lite0 ships with mmbench (offline); the ViT downloads once.")
-        status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="explain-status",
-                         padding=False)
+    model, status = common.model_picker(CLASSIFICATION, label="Classifier", elem_id="explain-model",
+                                        status_elem_id="explain-status",
+                                        info="EfficientNet-Lite0 ships with mmbench (offline); the ViT downloads once.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             image = UploadedImage(type="filepath", label="Image", height=260, sources=["upload", "clipboard"],
@@ -358,7 +352,8 @@ def build_explain_tab() -> TabParts:
 def matching_examples(n: int = 6) -> list[list[str]]:
     """Procedural 2-3-object scenes (upscaled PNGs, cached) with the phrase of one of their objects."""
     from ..data.world import World
-    from ..examples import EXAMPLE_SEED, _atomic_write, default_cache_dir, upscale
+    from ..examples import EXAMPLE_SEED, default_cache_dir, upscale
+    from ..io import atomic_write
 
     folder = default_cache_dir() / "explain-v1"
     folder.mkdir(parents=True, exist_ok=True)
@@ -369,6 +364,6 @@ def matching_examples(n: int = 6) -> list[list[str]]:
         path = folder / f"scene-{i:02d}.png"
         if not (path.exists() and path.stat().st_size > 0):
             picture = upscale(scene.image)
-            _atomic_write(path, lambda fh, p=picture: p.save(fh, format="PNG"))
+            atomic_write(path, lambda fh, p=picture: p.save(fh, format="PNG"))
         rows.append([str(path), scene.objects[i % len(scene.objects)].phrase()])
     return rows

@@ -1,7 +1,7 @@
 """The "Fusion lab" tab: train fusion strategies on the procedural tri-modal sentiment data and compare them.
 
 All the work is in the library (:func:`mmbench.fusion.lab.compare`, :mod:`mmbench.fusion.inspect`,
-:mod:`mmbench.fusion.plots`); this module only checks the inputs, turns the report into tables, plots,
+:mod:`mmbench.plots.fusion`); this module only checks the inputs, turns the report into tables, plots,
 an error gallery and a single-example view, and wires them to the ``fusion_compare`` and
 ``fusion_sample`` endpoints. The report of a user's last run lives in that user's ``gr.State``.
 """
@@ -12,11 +12,11 @@ from typing import Any
 
 import gradio as gr
 
-from .common import TabParts, user_error, user_errors
+from .common import TabParts, number_option, user_error, user_errors
 
 TAB_TITLE = "Fusion lab"
 
-#: Every strategy the lab knows, in the library's order (mirrors ``mmbench.fusion.strategies.STRATEGIES``;
+#: Every strategy the lab knows, in the library's order (mirrors ``mmbench.models.fusion_strategies.STRATEGIES``;
 #: kept as data here so building the app does not import torch).
 STRATEGY_CHOICES: tuple[str, ...] = ("text", "image", "audio", "concat", "fc", "late_average", "late_product",
                                      "late_max", "late_learned", "gated", "tfn", "lmf", "attention")
@@ -95,7 +95,8 @@ a pickle can run code). Real datasets are **not shipped** and never downloaded b
   Ottawa), unzip it, and pass the folder that holds `labelResultAll.txt` and `data/`.
 
 ```python
-from mmbench.data.loaders import load_mosi, load_mvsa
+from mmbench.data.mosi import load_mosi
+from mmbench.data.mvsa import load_mvsa
 from mmbench.fusion.lab import compare
 
 mosi = [load_mosi("aligned_50.pkl", split=s) for s in ("train", "valid", "test")]
@@ -158,28 +159,17 @@ def _check_inputs(strategies: list[str] | None, n_seeds: Any, reliability: dict[
     unknown = [s for s in strategies if s not in STRATEGY_CHOICES]
     if unknown:
         raise user_error(f"Unknown strategy {unknown}: choose from {list(STRATEGY_CHOICES)}.")
-    try:
-        seeds = int(n_seeds if n_seeds is not None else 1)
-    except (TypeError, ValueError):
-        raise user_error(f"The number of seeds must be a whole number from 1 to {MAX_SEEDS}, "
-                         f"got {n_seeds!r}.") from None
-    if not 1 <= seeds <= MAX_SEEDS:
-        raise user_error(f"The number of seeds must be from 1 to {MAX_SEEDS}, got {seeds}.")
-    rel: dict[str, float] = {}
-    for m, value in reliability.items():
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise user_error(f"The reliability of {m} must be a number from 0 to 1, got {value!r}.") from None
-        if not 0.0 <= v <= 1.0:
-            raise user_error(f"The reliability of {m} must be between 0 and 1 (a probability), got {v:g}.")
-        rel[m] = v
-    try:
-        noise_value = float(noise)
-    except (TypeError, ValueError):
-        raise user_error(f"The noise must be a number from 0 to 1, got {noise!r}.") from None
-    if not 0.0 <= noise_value <= 1.0:
-        raise user_error(f"The noise must be between 0 (crisp cues) and 1 (very hard to read), got {noise_value:g}.")
+    seeds = number_option(n_seeds if n_seeds is not None else 1, 1, MAX_SEEDS, convert=int,
+                          not_a_number="The number of seeds must be a whole number from {lo} to {hi}, got {value!r}.",
+                          out_of_range="The number of seeds must be from {lo} to {hi}, got {number}.")
+    rel = {m: number_option(value, 0.0, 1.0,
+                            not_a_number=f"The reliability of {m} must be a number from 0 to 1, got {{value!r}}.",
+                            out_of_range=f"The reliability of {m} must be between 0 and 1 (a probability), "
+                                         "got {number:g}.")
+           for m, value in reliability.items()}
+    noise_value = number_option(noise, 0.0, 1.0, not_a_number="The noise must be a number from 0 to 1, got {value!r}.",
+                                out_of_range="The noise must be between 0 (crisp cues) and 1 (very hard to read), "
+                                             "got {number:g}.")
     size = size or DEFAULT_SIZE
     if size not in DATASET_SIZES:
         raise user_error(f"Unknown dataset size {size!r}: choose from {list(DATASET_SIZES)}.")
@@ -285,14 +275,14 @@ def ablation_rows(report: Any) -> list[list[Any]]:
 
 def error_gallery(report: Any, k: int = N_ERROR_CASES) -> list[tuple[Any, str]]:
     """(image, caption) per error case of the best fusion strategy (its most confident mistakes)."""
-    from .. import viz
     from ..fusion.inspect import error_cases
-    from ..fusion.plots import error_case_figure
+    from ..plots.figures import figure_to_image
+    from ..plots.fusion import error_case_figure
 
     out = []
     for c in error_cases(report, k=k):
         wrong = ", ".join(c.wrong_by)
-        out.append((viz.figure_to_image(error_case_figure(c), dpi=90),
+        out.append((figure_to_image(error_case_figure(c), dpi=90),
                     f"#{c.index}: true {c.label}; {c.strategy} said {c.predictions[c.strategy]} "
                     f"({c.confidence[c.strategy]:.2f}); wrong: {wrong}"))
     return out
@@ -307,10 +297,12 @@ def fusion_compare(strategies: list[str] | None, n_seeds: float | None, text_rel
     """Train and score the chosen strategies. Returns the results table, the macro-F1 bars, the
     robustness plot and table, a markdown summary, the ROC/PR and calibration plots, the ablation plot
     and table, the error gallery, the single-example pickers, and the report (per-user state)."""
-    from .. import viz
-    from ..fusion import plots
+    from ..fusion import UNIMODAL
     from ..fusion.inspect import error_cases
-    from ..fusion.lab import FusionSetting, TrainConfig, compare
+    from ..fusion.data import FusionSetting
+    from ..fusion.lab import compare
+    from ..fusion.training import TrainConfig
+    from ..plots import fusion as plots
 
     with user_errors("comparing the fusion strategies"):
         reliability = {"text": text_reliability, "image": image_reliability, "audio": audio_reliability}
@@ -330,9 +322,9 @@ def fusion_compare(strategies: list[str] | None, n_seeds: float | None, text_rel
         progress(0.0, desc="Generating the data and features")
         report = compare(strategies, seeds, setting, progress=step, config=config, ablation=bool(ablation))
         table = {"headers": RESULT_HEADERS, "data": results_rows(report)}
-        bars = viz.fusion_results_bars(report)
+        bars = plots.fusion_results_bars(report, unimodal=UNIMODAL)
         rob_headers, rob_rows = robustness_rows(report)
-        rob_plot = viz.robustness_plot(report) if rob_rows else None
+        rob_plot = plots.robustness_plot(report) if rob_rows else None
         chosen = [s for s in (report.best("fusion"), report.best("unimodal")) if s]
         roc = plots.roc_pr_figure(report, chosen)
         calibration = plots.calibration_figure(report, chosen)
@@ -355,7 +347,7 @@ def fusion_sample(report: Any, index: float | None, strategy: str | None, word_m
     from ..fusion.inspect import explain_sample
     import numpy as np
 
-    from ..fusion.plots import contributions_figure
+    from ..plots.fusion import contributions_figure
 
     with user_errors("explaining the sample"):
         if report is None:

@@ -1,7 +1,7 @@
 """The "Image–text matching" tab: similarity matrix, zero-shot classification and text → image search.
 
 Handlers are thin: they turn component values into library calls on the pipeline that
-:func:`mmbench.pipeline` returns, and library results into plots (:mod:`mmbench.viz`) and JSON.
+:func:`mmbench.pipeline` returns, and library results into plots (:mod:`mmbench.plots.matching`) and JSON.
 Per-user data (the embeddings of an uploaded gallery) lives in ``gr.State``; the only shared
 data is the built-in procedural gallery's embeddings, which are the same for every user.
 """
@@ -64,7 +64,7 @@ def _warn_unknown_words(pipe: Any, texts: list[str]) -> None:
 
 
 def _lines(text: str | None, what: str, limit: int | None = None) -> list[str]:
-    from ..validate import split_lines, validate_texts
+    from ..io import split_lines, validate_texts
 
     items = validate_texts(split_lines(text), what=what)
     if limit is not None and len(items) > limit:
@@ -116,7 +116,7 @@ def model_status(model: str | None) -> str:
 def similarity(model: str | None, image: str | None, gallery: list | None, texts: str | None,
                progress: gr.Progress = gr.Progress()) -> tuple[Any, dict, str]:
     """Heatmap and table of cosine similarities: every image (single + gallery) against every text."""
-    from .. import viz
+    from ..plots.matching import similarity_heatmap
 
     with user_errors("computing the similarity matrix"):
         text_list = _lines(texts, "text", MAX_SIMILARITY_TEXTS)
@@ -134,8 +134,8 @@ def similarity(model: str | None, image: str | None, gallery: list | None, texts
         result = pipe(images, text_list)
         _warn_unknown_words(pipe, result.texts)
         names = [common.display_name(p, i) for i, p in enumerate(paths)]
-        fig = viz.similarity_heatmap(result.similarity, result.texts, names,
-                                     title=f"Cosine similarity · {pipe.spec.name}")
+        fig = similarity_heatmap(result.similarity, result.texts, names,
+                                 title=f"Cosine similarity · {pipe.spec.name}")
         best = result.similarity.argmax(axis=1)
         table = {
             "model": pipe.spec.name,
@@ -151,7 +151,7 @@ def similarity(model: str | None, image: str | None, gallery: list | None, texts
 def zero_shot(model: str | None, image: str | None, labels: str | None, template: str | None,
               progress: gr.Progress = gr.Progress()) -> tuple[Any, dict, str]:
     """Zero-shot classification of the single image among the labels (one per line)."""
-    from .. import viz
+    from ..plots.matching import zero_shot_bars
 
     with user_errors("classifying the image"):
         label_list = _lines(labels, "label")
@@ -164,7 +164,7 @@ def zero_shot(model: str | None, image: str | None, labels: str | None, template
         progress(0.5, desc="Classifying")
         result = pipe.zero_shot_classify(picture, label_list, templates)
         _warn_unknown_words(pipe, [t.format(label) for label in label_list for t in (templates or ["{}"])])
-        fig = viz.zero_shot_bars(result, top_k=10, title=f"Zero-shot · {pipe.spec.name}")
+        fig = zero_shot_bars(result, top_k=10, title=f"Zero-shot · {pipe.spec.name}")
         scores = {label: round(float(p), 4) for label, p in zip(result.labels, result.probs)}
         return fig, scores, _status(pipe)
 
@@ -173,7 +173,7 @@ def search(model: str | None, query: str | None, source: str, k: float, gallery:
            state: dict | None, progress: gr.Progress = gr.Progress()) -> tuple[list, list, dict | None, str]:
     """Text → image search over the built-in procedural gallery or the user's uploaded gallery."""
     from ..examples import upscale
-    from ..validate import validate_text
+    from ..io import validate_text
 
     with user_errors("searching the gallery"):
         query = validate_text(query, what="query")
@@ -254,16 +254,11 @@ def _examples(image: Any, texts: Any, labels: Any) -> None:
 
 def build_matching_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
-    choices, default = common.model_choices(TASK)
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    with gr.Row(equal_height=False):
-        model = gr.Dropdown(choices, value=default, label="Model", info="Tier in brackets: online models download "
-                            "once, offline ones ship with mmbench. The status shows which model answered.",
-                            scale=1, elem_id="matching-model")
-        status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="matching-status",
-                         padding=False)
+    model, status = common.model_picker(TASK, label="Model", elem_id="matching-model", status_elem_id="matching-status",
+                                        info=f"{common.TIER_INFO} The status shows which model answered.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             image = UploadedImage(type="filepath", label="Image", height=260, sources=["upload", "clipboard"],

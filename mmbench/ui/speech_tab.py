@@ -2,9 +2,9 @@
 
 Handlers are thin: validation, chunking and recognition are
 :class:`mmbench.pipelines.speech.SpeechRecognitionPipeline`; the plots are
-:func:`mmbench.audio_views.audio_views`. Nothing is kept between requests, so concurrent users
+:func:`mmbench.plots.audio.audio_views`. Nothing is kept between requests, so concurrent users
 never share state. The recording reaches mmbench as a file path, untouched by Gradio, so a
-damaged or gigantic file is refused by :func:`mmbench.validate.validate_audio` with a clear message.
+damaged or gigantic file is refused by :func:`mmbench.io.validate_audio` with a clear message.
 """
 
 from __future__ import annotations
@@ -52,13 +52,9 @@ def _vad_flag(vad: str | None) -> bool | None:
 
 
 def _beam(beam_size: Any) -> int:
-    try:
-        value = int(beam_size)
-    except (TypeError, ValueError):
-        raise user_error(f"Beam size must be a whole number from 1 to 5, not {beam_size!r}.") from None
-    if not 1 <= value <= 5:
-        raise user_error(f"Beam size must be from 1 to 5, not {value}.")
-    return value
+    return common.number_option(beam_size, 1, 5, convert=int,
+                                not_a_number="Beam size must be a whole number from {lo} to {hi}, not {value!r}.",
+                                out_of_range="Beam size must be from {lo} to {hi}, not {number}.")
 
 
 def summary_markdown(result: Any) -> str:
@@ -91,8 +87,8 @@ def model_status(model: str | None) -> str:
 def transcribe(model: str | None, audio: str | None, language: str | None, word_timestamps: bool, vad: str | None,
                beam_size: float, progress: gr.Progress = gr.Progress()) -> tuple[str, list, list, Any, str, str]:
     """Transcript, segments table, words table, audio views, summary and model status for one recording."""
-    from ..audio_views import audio_views
-    from ..validate import validate_audio
+    from ..io import validate_audio
+    from ..plots.audio import audio_views
 
     with user_errors("transcribing the recording"):
         if not audio:
@@ -115,8 +111,8 @@ def transcribe(model: str | None, audio: str | None, language: str | None, word_
 
 def views_only(audio: str | None) -> Any:
     """The four audio views of the recording, without transcribing it."""
-    from ..audio_views import audio_views
-    from ..validate import validate_audio
+    from ..io import validate_audio
+    from ..plots.audio import audio_views
 
     with user_errors("drawing the audio views"):
         if not audio:
@@ -140,16 +136,11 @@ def _examples(audio: Any, language: Any) -> None:
 
 def build_speech_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
-    choices, default = common.model_choices(TASK)
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    with gr.Row(equal_height=False):
-        model = gr.Dropdown(choices, value=default, label="Model", info="Tier in brackets: online models download "
-                            "once, offline ones ship with mmbench. The status shows which model answered.",
-                            scale=1, elem_id="speech-model")
-        status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="speech-status",
-                         padding=False)
+    model, status = common.model_picker(TASK, label="Model", elem_id="speech-model", status_elem_id="speech-status",
+                                        info=f"{common.TIER_INFO} The status shows which model answered.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             audio = gr.Audio(sources=["microphone", "upload"], type="filepath", format=None, label="Recording",

@@ -151,15 +151,11 @@ def _to_pil(array: Any) -> Any:
 # -- layout -------------------------------------------------------------------------------------
 def build_text_to_image_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
-    choices, default = common.model_choices(TASK)
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    with gr.Row(equal_height=False):
-        model = gr.Dropdown(choices, value=default, label="Text-to-image model", scale=1, elem_id="t2i-model",
-                            info="Tier in brackets: online models download once, offline ones ship with mmbench.")
-        status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="t2i-status",
-                         padding=False)
+    model, status = common.model_picker(TASK, label="Text-to-image model", elem_id="t2i-model",
+                                        status_elem_id="t2i-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
             prompt = gr.Textbox(label="Prompt", placeholder="a red circle", lines=2, elem_id="t2i-prompt")

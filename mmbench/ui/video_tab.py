@@ -3,8 +3,8 @@ per-frame scores, which frames mattered (temporal occlusion) and the audio-visua
 
 Handlers are thin: sampling, validation and scoring are
 :class:`mmbench.pipelines.video.VideoClassificationPipeline`, the explanation is
-:func:`mmbench.explain.explain`, the fusion is :mod:`mmbench.fusion.audio_visual`, the plots are
-:mod:`mmbench.viz_video`. The only per-user data — the fused scores behind the a/b sliders — lives
+:func:`mmbench.explain.explain`, the fusion is :mod:`mmbench.models.audio_visual`, the plots are
+:mod:`mmbench.plots.video`. The only per-user data — the fused scores behind the a/b sliders — lives
 in a ``gr.State``, so moving a slider re-fuses without running a model and users never share state.
 """
 
@@ -105,8 +105,14 @@ def _int_option(value: Any, name: str, lo: int, hi: int, zero_means: str | None 
     return number
 
 
+def _window_options(clip_len: Any, stride: Any) -> dict[str, int | None]:
+    """The clip-length and stride fields as the ``clip_len`` / ``stride`` keywords of the pipeline and ``explain``."""
+    return {"clip_len": _int_option(clip_len, "Clip length", 2, MAX_CLIP_LEN, zero_means="the model's"),
+            "stride": _int_option(stride, "Stride", 1, MAX_STRIDE, zero_means="automatic")}
+
+
 def _labels(pipe: Any, text: str | None) -> list[str] | None:
-    from ..validate import split_lines
+    from ..io import split_lines
 
     if not pipe.zero_shot:
         return None
@@ -123,13 +129,9 @@ def _need_video(video: str | None) -> str:
 
 
 def _weight(value: Any, name: str) -> float:
-    try:
-        w = float(value)
-    except (TypeError, ValueError):
-        raise user_error(f"The weight {name} must be a number from 0 to {MAX_WEIGHT:g}, not {value!r}.") from None
-    if not 0.0 <= w <= MAX_WEIGHT:
-        raise user_error(f"The weight {name} must be from 0 to {MAX_WEIGHT:g}, not {w:g}.")
-    return w
+    return common.number_option(value, 0.0, MAX_WEIGHT,
+                                not_a_number=f"The weight {name} must be a number from 0 to {{hi:g}}, not {{value!r}}.",
+                                out_of_range=f"The weight {name} must be from 0 to {{hi:g}}, not {{number:g}}.")
 
 
 # -- handlers --------------------------------------------------------------------------------------
@@ -142,7 +144,7 @@ def model_status(model: str | None) -> str:
 def make_example(motion: str | None, ambiguity: str | None, seed: float | None) -> tuple[str, str]:
     """Render a procedural clip (with its sound) to MP4; returns its path and what it shows."""
     from ..data.clips import SOUNDS, ClipWorld
-    from ..video_io import write_video
+    from ..io import write_video
 
     with user_errors("making the procedural clip"):
         seed_value = _int_option(seed, "Seed", 0, 1_000_000)
@@ -173,17 +175,16 @@ def make_example(motion: str | None, ambiguity: str | None, seed: float | None) 
 def classify(model: str | None, video: str | None, labels: str | None, top_k: float, clip_len: float,
              stride: float, progress: gr.Progress = gr.Progress()) -> tuple[dict, Any, dict, str]:
     """Top-k actions, the frame strip with per-frame scores, the per-window table and the model status."""
-    from ..viz_video import frame_scores_figure
+    from ..plots.video import frame_scores_figure
 
     with user_errors("classifying the video"):
         path = _need_video(video)
         k = _int_option(top_k, "Top-k", 1, MAX_TOP_K)
-        length = _int_option(clip_len, "Clip length", 2, MAX_CLIP_LEN, zero_means="the model's")
-        step = _int_option(stride, "Stride", 1, MAX_STRIDE, zero_means="automatic")
+        windows = _window_options(clip_len, stride)
         progress(0.1, desc="Loading the model")
         pipe = common.load_pipeline(TASK, model)
         progress(0.3, desc="Sampling frames and scoring")
-        result = pipe(path, top_k=k, labels=_labels(pipe, labels), clip_len=length, stride=step)
+        result = pipe(path, top_k=k, labels=_labels(pipe, labels), **windows)
         fig = frame_scores_figure(result, top_k=min(3, k), title=f"Per-frame scores · {pipe.spec.name}")
         scores = {p.label: round(p.prob, 4) for p in result.predictions}
         return scores, fig, result.as_dict(), _status(pipe)
@@ -198,13 +199,11 @@ def explain_frames(model: str | None, video: str | None, labels: str | None, tar
     with user_errors("finding the frames that mattered"):
         path = _need_video(video)
         w = _int_option(window, "Occlusion window", 1, MAX_OCCLUSION_WINDOW)
-        length = _int_option(clip_len, "Clip length", 2, MAX_CLIP_LEN, zero_means="the model's")
-        step = _int_option(stride, "Stride", 1, MAX_STRIDE, zero_means="automatic")
+        windows = _window_options(clip_len, stride)
         progress(0.1, desc="Loading the model")
         pipe = common.load_pipeline(TASK, model)
         progress(0.3, desc="Hiding one frame at a time")
-        exp = explain(pipe, path, (target or "").strip() or None, window=w, labels=_labels(pipe, labels),
-                      clip_len=length, stride=step)
+        exp = explain(pipe, path, (target or "").strip() or None, window=w, labels=_labels(pipe, labels), **windows)
         top = ", ".join(f"{float(exp.times[i]):.2f} s ({exp.importance[i]:+.2f})" for i in exp.top_frames(3))
         text = (f"Target **{html.escape(exp.target)}** (probability {exp.base_score:.2f}). Hiding these frames hurt "
                 f"it most: {top}. {exp.meta['forward_passes']} forward passes, {exp.meta['seconds']:.1f} s.")
@@ -214,9 +213,9 @@ def explain_frames(model: str | None, video: str | None, labels: str | None, tar
 def _fusion_outputs(state: dict, a: float, b: float) -> tuple[Any, str]:
     import numpy as np
 
-    from ..fusion.audio_visual import clip_probabilities, fuse
+    from ..models.audio_visual import clip_probabilities, fuse
     from ..pipelines.video import AudioVisualResult
-    from ..viz_video import audio_visual_figure
+    from ..plots.video import audio_visual_figure
 
     sv, sa = np.asarray(state["video"]), np.asarray(state["audio"])
     fused = fuse(sv, sa, a, b)
@@ -256,16 +255,11 @@ def refuse(state: dict | None, a: float, b: float) -> tuple[Any, str]:
 # -- layout ------------------------------------------------------------------------------------------
 def build_video_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
-    choices, default = common.model_choices(TASK)
-    heavy = {"concurrency_id": common.MODEL_CONCURRENCY_ID, "concurrency_limit": common.MODEL_CONCURRENCY_LIMIT}
+    heavy = common.model_event_options()
     default_a, default_b = default_fusion_weights()
 
     gr.Markdown(INTRO)
-    with gr.Row(equal_height=False):
-        model = gr.Dropdown(choices, value=default, label="Model", info="Tier in brackets: online models download "
-                            "once, offline ones ship with mmbench.", scale=1, elem_id="video-model")
-        status = gr.HTML(common.pending_status_html(default), label="Model status", elem_id="video-status",
-                         padding=False)
+    model, status = common.model_picker(TASK, label="Model", elem_id="video-model", status_elem_id="video-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
             video = gr.Video(sources=["upload"], label="Video", format=None, elem_id="video-input")
