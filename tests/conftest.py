@@ -1,13 +1,19 @@
-"""Shared fixtures: the shipped offline matching pipeline and small held-out procedural sets."""
+"""Shared fixtures: the shipped offline matching pipeline, the in-process web app, one torch thread and
+registering test models. Tiny random-weight model configs live in tests/tiny_models.py."""
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# `from tiny_models import ...` and `from conftest import ...` work under any --import-mode.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +22,34 @@ def tiny_pipe():
     import mmbench
 
     return mmbench.pipeline("image-text-matching", model="mmbench-tiny-clip", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module: its models are small, and one thread is as fast as two and many
+    times faster on a busy machine. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def registered():
+    """register(spec) for the test's duration."""
+    from mmbench.registry import register, unregister
+
+    names: list[str] = []
+
+    def add(spec):
+        names.append(spec.name)
+        return register(spec)
+
+    yield add
+    for name in names:
+        unregister(name)
 
 
 def free_port() -> int:

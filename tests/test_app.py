@@ -18,12 +18,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from gradio_client import Client, handle_file
 
-gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client, handle_file  # noqa: E402
-
-from mmbench.data.world import World, shape_colour_classes  # noqa: E402
-from mmbench.examples import upscale  # noqa: E402
+from mmbench.data.world import World, shape_colour_classes
+from mmbench.examples import upscale
 
 REPO = Path(__file__).resolve().parent.parent
 from conftest import free_port  # noqa: E402  (tests/ is on sys.path under pytest)

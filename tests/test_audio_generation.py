@@ -16,6 +16,7 @@ from mmbench.audiogen.synth import find_soundfont, fluidsynth_path
 from mmbench.data.sound_world import SoundWorld, parse_sound_prompt, render_event
 from mmbench.errors import InvalidInputError, ModelUnavailableError, TextError
 from mmbench.registry import ModelSpec
+from tiny_models import TINY_MUSICGEN, TINY_VITS
 
 SR = 16_000
 needs_espeak = pytest.mark.skipif(espeak_path() is None, reason="the espeak-ng program is not installed "
@@ -23,27 +24,6 @@ needs_espeak = pytest.mark.skipif(espeak_path() is None, reason="the espeak-ng p
 needs_fluidsynth = pytest.mark.skipif(fluidsynth_path() is None or find_soundfont() is None,
                                       reason="FluidSynth or the GM soundfont is not installed "
                                              "(Debian: apt-get install fluidsynth fluid-soundfont-gm)")
-
-TINY_VITS = ModelSpec(
-    name="test-vits-random", task="text-to-speech", tier="online", backend="transformers_vits", source="random",
-    options={"config": dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=32, flow_size=16,
-                            spectrogram_bins=33, upsample_initial_channel=16, upsample_rates=[8, 8],
-                            upsample_kernel_sizes=[16, 16], resblock_kernel_sizes=[3],
-                            resblock_dilation_sizes=[[1, 3]], prior_encoder_num_flows=1,
-                            prior_encoder_num_wavenet_layers=1, posterior_encoder_num_wavenet_layers=1,
-                            duration_predictor_num_flows=1, duration_predictor_filter_channels=16,
-                            depth_separable_num_layers=1, sampling_rate=16_000),
-             "seed": 0})
-TINY_MUSICGEN = ModelSpec(
-    name="test-musicgen-random", task="text-to-audio", tier="online", backend="transformers_musicgen",
-    source="random",
-    options={"kind": "music", "seed": 0, "config": {
-        "text_encoder": dict(d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2),
-        "audio_encoder": dict(target_bandwidths=[2.0], codebook_size=64, num_filters=4, hidden_size=8,
-                              upsampling_ratios=[8, 5, 4, 2], sampling_rate=16_000, audio_channels=1, codebook_dim=8,
-                              num_residual_layers=1, num_lstm_layers=1, compress=2),
-        "decoder": dict(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, ffn_dim=32,
-                        num_codebooks=4, max_position_embeddings=512)}})
 
 
 def _place(events: list[tuple[float, np.ndarray]], seconds: float = 2.0) -> np.ndarray:
@@ -384,7 +364,8 @@ def test_piper_is_an_optional_extra(monkeypatch):
 
 # -- the Audio tab's handlers -------------------------------------------------------------------------------
 def test_audio_tab_handlers():
-    gr = pytest.importorskip("gradio")
+    import gradio as gr
+
     from mmbench.ui import audio_tab
 
     choices, default = audio_tab.mode_models("sound")

@@ -15,7 +15,7 @@ from mmbench.data.questions import balanced_questions, question_vocabulary, scen
 from mmbench.data.world import SHAPES, World
 from mmbench.errors import ImageError, InvalidInputError, TextError
 from mmbench.eval.captioning import attribute_match, corpus_bleu, named_objects, relation_correct, word_pointing
-from mmbench.registry import ModelSpec
+from tiny_models import BERT_SPECIAL_TOKENS, BLIP_TINY, GIT_TINY, tiny_spec, write_vocab
 
 FRESH_SEED = 20_417  # a held-out world seed (training uses < 10 000), not the CLI's default set
 
@@ -206,24 +206,11 @@ def test_missing_weights_name_the_training_command(tmp_path):
 @pytest.fixture(scope="module")
 def blip_vocab(tmp_path_factory):
     words = sorted(set(question_vocabulary()) - {",", ":", "?"} | {"picture", "cat"})
-    path = tmp_path_factory.mktemp("blip") / "vocab.txt"
-    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ",", ":", "?", "##s"] + words) + "\n")
-    return str(path)
-
-
-BLIP_CONFIG = {
-    # a wide weight initialisation, so that random attention is far from uniform
-    "text_config": {"hidden_size": 32, "encoder_hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                    "num_attention_heads": 4, "max_position_embeddings": 64, "initializer_range": 0.2},
-    "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                      "image_size": 32, "patch_size": 8, "initializer_range": 0.2},
-    "projection_dim": 32,
-}
+    return str(write_vocab(tmp_path_factory.mktemp("blip"), BERT_SPECIAL_TOKENS + [",", ":", "?", "##s"] + words))
 
 
 def _blip(task, backend, vocab, seed=0):
-    spec = ModelSpec(name=f"tiny-random-{backend}", task=task, tier="online", backend=backend, source="random",
-                     options={"config": BLIP_CONFIG, "vocab_file": vocab, "seed": seed})
+    spec = tiny_spec(f"tiny-random-{backend}", task, backend, BLIP_TINY, vocab_file=vocab, seed=seed)
     return mmbench.pipeline(task, model=spec, device="cpu", cache=False)
 
 
@@ -311,11 +298,7 @@ def test_offline_fallback_is_visible(monkeypatch):
 
 def test_online_git_captioning_matches_raw_transformers(blip_vocab):
     """The second family: GIT reads the image tokens as a self-attention prefix (no cross-attention)."""
-    spec = ModelSpec(name="tiny-random-git", task="image-to-text", tier="online", backend="transformers_git",
-                     source="random", options={"vocab_file": blip_vocab, "seed": 0, "config": {
-                         "vision_config": BLIP_CONFIG["vision_config"], "hidden_size": 32, "num_hidden_layers": 2,
-                         "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 64,
-                         "initializer_range": 0.2}})
+    spec = tiny_spec("tiny-random-git", "image-to-text", "transformers_git", GIT_TINY, vocab_file=blip_vocab, seed=0)
     pipe = mmbench.pipeline("image-to-text", model=spec, device="cpu", cache=False)
     model, processor = pipe.backend.model, pipe.backend.processor
     image = World(seed=FRESH_SEED).scene(11).to_pil()

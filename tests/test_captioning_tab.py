@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
+import gradio as gr
 import numpy as np
 import pytest
 
-gr = pytest.importorskip("gradio")
-
-from mmbench.data.world import World  # noqa: E402
-from mmbench.eval.captioning import attribute_match  # noqa: E402
-from mmbench.examples import upscale  # noqa: E402
-from mmbench.ui import captioning_tab  # noqa: E402
+from mmbench.data.world import World
+from mmbench.eval.captioning import attribute_match
+from mmbench.examples import upscale
+from mmbench.ui import captioning_tab
 
 CAPTIONER = "mmbench-tiny-captioner (offline)"
 VQA = "mmbench-tiny-vqa (offline)"

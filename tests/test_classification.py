@@ -14,13 +14,11 @@ from skimage import data
 import mmbench
 from mmbench.backends import get_loader
 from mmbench.errors import InvalidInputError, ModelUnavailableError
-from mmbench.registry import ModelSpec, get_spec, register, unregister
+from mmbench.registry import get_spec, register, unregister
+from tiny_models import VIT_TINY_LABELLED, tiny_spec
 
 TASK = "image-classification"
 CATS = {"tabby", "tiger cat", "Egyptian cat"}
-VIT_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-            "image_size": 32, "patch_size": 8, "num_labels": 4,
-            "id2label": {0: "cat", 1: "dog", 2: "cup", 3: "rocket"}, "label2id": {"cat": 0, "dog": 1, "cup": 2, "rocket": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +92,7 @@ def test_default_pipeline_falls_back_to_the_offline_classifier(monkeypatch, tmp_
 
 
 def test_transformers_vit_classifier_from_config():
-    spec = register(ModelSpec(name="test-vit-tiny", task=TASK, tier="online", backend="transformers_image_classification",
-                              source="test:vit", options={"config": VIT_TINY, "seed": 0}))
+    spec = register(tiny_spec("test-vit-tiny", TASK, "transformers_image_classification", VIT_TINY_LABELLED, seed=0))
     try:
         pipe = mmbench.pipeline(TASK, model=spec.name, device="cpu", cache=False)
         assert pipe.labels == ["cat", "dog", "cup", "rocket"] and "random" in pipe.backend.note

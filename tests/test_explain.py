@@ -21,7 +21,8 @@ from mmbench.explain.sanity import randomized_copy
 from mmbench.explain.scoring import (box_fraction, deletion_auc, insertion_auc, map_correlation, peak_location,
                                      pointing_game)
 from mmbench.explain.scratch import grad_cam
-from mmbench.registry import ModelSpec, register, unregister
+from mmbench.registry import register, unregister
+from tiny_models import HF_CLIP_TINY, OPEN_CLIP_TINY, VIT_TINY, tiny_spec
 
 CAM_METHODS = ["gradcam", "gradcam++", "hirescam", "scorecam", "eigencam", "layercam"]
 
@@ -255,30 +256,13 @@ def test_deletion_insertion_on_a_known_score():
 
 
 # ------------------------------------------------------------------ online adapters, tiny random models
-OPEN_CLIP_TINY = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
-HF_CLIP_TINY = {
-    "projection_dim": 32,
-    "text_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                    "max_position_embeddings": 32, "vocab_size": 49408},
-    "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                      "image_size": 32, "patch_size": 8},
-}
-VIT_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-            "image_size": 32, "patch_size": 8, "num_labels": 3}
-
-
 @pytest.mark.parametrize("backend,task,config,layer_suffix,target", [
     ("open_clip", "image-text-matching", OPEN_CLIP_TINY, "ln_1", "a photo of a cat"),
     ("transformers_clip", "image-text-matching", HF_CLIP_TINY, "layer_norm1", "a photo of a cat"),
     ("transformers_image_classification", "image-classification", VIT_TINY, "layernorm_before", 1),
 ])
 def test_online_adapters_reshape_tokens_to_the_patch_grid(backend, task, config, layer_suffix, target):
-    spec = register(ModelSpec(name=f"test-explain-{backend}", task=task, tier="online", backend=backend,
-                              source="test", options={"config": config, "seed": 0}))
+    spec = register(tiny_spec(f"test-explain-{backend}", task, backend, config, seed=0))
     try:
         pipe = mmbench.pipeline(task, model=spec.name, device="cpu", cache=False)
         layers = available_layers(pipe)

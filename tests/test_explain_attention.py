@@ -15,10 +15,11 @@ import mmbench
 from mmbench.errors import InvalidInputError
 from mmbench.explain import (AttentionTap, CrossAttentionRecorder, attention_maps, available_methods, explain,
                              explain_batch, get_adapter)
-from mmbench.explain.api import to_image_coordinates
+from mmbench.explain.explanation import to_image_coordinates
 from mmbench.explain.sanity import randomized_copy
 from mmbench.explain.scoring import box_fraction, map_correlation, pointing_game
-from mmbench.registry import ModelSpec, register, unregister
+from mmbench.registry import register, unregister
+from tiny_models import HF_CLIP_TINY, OPEN_CLIP_TINY, VIT_TINY, tiny_spec
 
 ATTENTION_METHODS = ["rollout", "chefer", "attention"]
 
@@ -61,8 +62,7 @@ def test_tap_matches_transformers_eager_attentions():
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     torch.manual_seed(0)
-    model = CLIPVisionModel(CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                             num_attention_heads=2, image_size=32, patch_size=8)).eval()
+    model = CLIPVisionModel(CLIPVisionConfig(**HF_CLIP_TINY["vision_config"])).eval()
     pixels = torch.randn(2, 3, 32, 32)
     names = {n: m for n, m in model.named_modules() if n.endswith("self_attn")}
     with AttentionTap(names) as tap:
@@ -197,30 +197,13 @@ def test_attention_methods_reject_bad_options_and_cnns(tiny_pipe, scenes):
 
 
 # ------------------------------------------------------------------ online ViT towers, tiny random models
-OPEN_CLIP_TINY = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
-HF_CLIP_TINY = {
-    "projection_dim": 32,
-    "text_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                    "max_position_embeddings": 32, "vocab_size": 49408},
-    "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
-                      "image_size": 32, "patch_size": 8},
-}
-VIT_TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-            "image_size": 32, "patch_size": 8, "num_labels": 3}
-
-
 @pytest.mark.parametrize("backend,task,config,target", [
     ("open_clip", "image-text-matching", OPEN_CLIP_TINY, "a photo of a cat"),
     ("transformers_clip", "image-text-matching", HF_CLIP_TINY, "a photo of a cat"),
     ("transformers_image_classification", "image-classification", VIT_TINY, 1),
 ])
 def test_attention_methods_on_online_vit_towers(backend, task, config, target):
-    spec = register(ModelSpec(name=f"test-attention-{backend}", task=task, tier="online", backend=backend,
-                              source="test", options={"config": config, "seed": 0}))
+    spec = register(tiny_spec(f"test-attention-{backend}", task, backend, config, seed=0))
     try:
         pipe = mmbench.pipeline(task, model=spec.name, device="cpu", cache=False)
         assert set(ATTENTION_METHODS) <= set(available_methods(pipe))

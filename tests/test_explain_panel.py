@@ -3,17 +3,16 @@ real models, real photos and procedural scenes; bad inputs become messages."""
 
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 
-gr = pytest.importorskip("gradio")
-
-from mmbench.data.world import World  # noqa: E402
-from mmbench.examples import example_files, upscale  # noqa: E402
-from mmbench.explain.scoring import map_correlation, pointing_game  # noqa: E402
-from mmbench.ui import explain_panel as panel  # noqa: E402
-from mmbench.ui.common import model_choices  # noqa: E402
+from mmbench.data.world import World
+from mmbench.examples import example_files, upscale
+from mmbench.explain.scoring import map_correlation, pointing_game
+from mmbench.ui import explain_panel as panel
+from mmbench.ui.common import model_choices
 
 TINY = "mmbench-tiny-clip (offline)"
 EFFNET = "efficientnet-lite0 (offline)"

@@ -12,17 +12,16 @@ from torch import nn
 from mmbench.errors import InvalidInputError, TextError
 from mmbench.explain import (SpectrogramModel, TextModel, WordAttribution, explain_spectrogram, explain_words)
 from mmbench.explain.text import split_words
+from tiny_models import BERT_SPECIAL_TOKENS, write_vocab
 
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "film", "was", "great", "boring", "really", "."]
+WORDS = BERT_SPECIAL_TOKENS + ["the", "film", "was", "great", "boring", "really", "."]
 
 
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory):
     from transformers import BertTokenizer
 
-    folder = tmp_path_factory.mktemp("tok")
-    (folder / "vocab.txt").write_text("\n".join(WORDS) + "\n")
-    tok = BertTokenizer(str(folder / "vocab.txt"))
+    tok = BertTokenizer(str(write_vocab(tmp_path_factory.mktemp("tok"), WORDS)))
     assert tok.is_fast
     return tok
 

@@ -9,18 +9,15 @@ import torch
 from mmbench.data.sentiment import MODALITIES
 from mmbench.errors import InvalidInputError
 from mmbench.fusion import STRATEGIES, UNIMODAL, build_strategy
-from mmbench.fusion.lab import (FusionSetting, TrainConfig, check_features, classification_metrics, compare,
-                                predict_proba, seed_data, train_strategy)
+from mmbench.fusion.data import FusionSetting, check_features, seed_data
+from mmbench.fusion.lab import compare
+from mmbench.fusion.training import TrainConfig, predict_proba, train_strategy
+from mmbench.metrics import classification_metrics
 
 SMALL = FusionSetting(n_train=600, n_val=200, n_test=300)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one torch thread (conftest)
 
 
 @pytest.fixture(scope="module")

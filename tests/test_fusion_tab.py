@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
 
-gradio_client = pytest.importorskip("gradio_client")
-from gradio_client import Client  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
-
-from mmbench.data.sentiment import DEFAULT_NOISE, DEFAULT_RELIABILITY  # noqa: E402
+from mmbench.data.sentiment import DEFAULT_NOISE, DEFAULT_RELIABILITY
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +28,7 @@ def first_run(client):
 
 
 def test_strategy_choices_mirror_the_library():
-    from mmbench.fusion.strategies import STRATEGIES, UNIMODAL
+    from mmbench.models.fusion_strategies import STRATEGIES, UNIMODAL
     from mmbench.ui.fusion_tab import STRATEGY_CHOICES, UNIMODAL_CHOICES
 
     assert list(STRATEGY_CHOICES) == list(STRATEGIES)

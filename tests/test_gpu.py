@@ -10,26 +10,16 @@ import torch
 
 import mmbench
 from mmbench.data import World
-from mmbench.registry import ModelSpec, register, unregister
+from mmbench.registry import register, unregister
+from tiny_models import HF_CLIP_TINY, OPEN_CLIP_TINY, tiny_spec
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
-
-TINY_OPEN_CLIP = {"embed_dim": 32,
-                  "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 8},
-                  "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}
-TINY_HF_CLIP = {"projection_dim": 32,
-                "text_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                                "num_attention_heads": 2, "max_position_embeddings": 32, "vocab_size": 49408},
-                "vision_config": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                                  "num_attention_heads": 2, "image_size": 32, "patch_size": 8}}
 
 
 def _specs():
     return [
-        ModelSpec(name="gpu-tiny-open-clip", task="image-text-matching", tier="online", backend="open_clip",
-                  source="config", options={"config": TINY_OPEN_CLIP}),
-        ModelSpec(name="gpu-tiny-hf-clip", task="image-text-matching", tier="online", backend="transformers_clip",
-                  source="config", options={"config": TINY_HF_CLIP, "tokenizer": "open_clip"}),
+        tiny_spec("gpu-tiny-open-clip", "image-text-matching", "open_clip", OPEN_CLIP_TINY),
+        tiny_spec("gpu-tiny-hf-clip", "image-text-matching", "transformers_clip", HF_CLIP_TINY, tokenizer="open_clip"),
         mmbench.get_spec("mmbench-tiny-clip"),
     ]
 

@@ -14,11 +14,10 @@ import re
 import sys
 from pathlib import Path
 
+import ipykernel  # noqa: F401  (the kernel the notebooks run in)
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -78,6 +77,11 @@ def test_notebook_runs_top_to_bottom(path: Path, kernel_spec_dir: Path, monkeypa
         index, source, trace = failing
         pytest.fail(f"{path.name}: cell {index} raised.\n--- cell source ---\n{source}\n--- error ---\n{trace}",
                     pytrace=False)
+    finally:
+        # nbclient leaves a kernel it did not create running; without this, every notebook's kernel
+        # (about 1 GB each) stays alive until the test session ends.
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

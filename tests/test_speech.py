@@ -13,20 +13,13 @@ import soundfile
 
 import mmbench
 from mmbench.errors import AudioError, InvalidInputError
-from mmbench.registry import ModelSpec
 from mmbench.speech.corpora import LIBRIVOX_DIR, librivox_recordings
 from mmbench.speech.wer import align_words, normalize_transcript, word_error_rate
+from tiny_models import TINY_WHISPER
 
 needs_librivox = pytest.mark.skipif(not (LIBRIVOX_DIR / "transcription").is_file(),
                                     reason="Debian package pocketsphinx-testdata is not installed "
                                            "(apt-get install pocketsphinx-testdata)")
-
-TINY_WHISPER = ModelSpec(
-    name="test-whisper-random", task="speech-recognition", tier="online", backend="transformers_whisper",
-    source="random", options={"config": {"num_mel_bins": 80, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2,
-                                         "encoder_attention_heads": 2, "decoder_attention_heads": 2,
-                                         "encoder_ffn_dim": 64, "decoder_ffn_dim": 64},
-                              "seed": 0, "max_new_tokens": 24})
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +28,8 @@ def offline_pipe():
 
 
 @pytest.fixture(scope="module")
-def tiny_pipe():
+def tiny_whisper():
+    """A tiny random-weight Whisper (transformers backend); named apart from conftest's tiny CLIP ``tiny_pipe``."""
     return mmbench.pipeline("speech-recognition", model=TINY_WHISPER, device="cpu", fallback=False)
 
 
@@ -79,7 +73,8 @@ def test_wer_normalises_case_punctuation_and_spoken_forms():
 
 
 def test_wer_agrees_with_jiwer():
-    jiwer = pytest.importorskip("jiwer")
+    import jiwer
+
     rng = np.random.default_rng(0)
     vocab = "a b c d e f".split()
     for _ in range(50):
@@ -256,15 +251,15 @@ def test_offline_mode_falls_back_to_the_offline_whisper(monkeypatch):
 
 
 # -- the online path (transformers) with a tiny random Whisper ------------------------------------
-def test_tiny_random_whisper_runs_the_same_pipeline_api(tiny_pipe):
+def test_tiny_random_whisper_runs_the_same_pipeline_api(tiny_whisper):
     import torch
 
-    backend = tiny_pipe.backend
-    assert "random weights" in tiny_pipe.describe() and tiny_pipe.multilingual
+    backend = tiny_whisper.backend
+    assert "random weights" in tiny_whisper.describe() and tiny_whisper.multilingual
     rng = np.random.default_rng(4)
     audio = (0.2 * rng.standard_normal(16_000 * 3)).astype(np.float32)
-    result = tiny_pipe((16_000, audio), beam_size=1)
-    assert result.language in tiny_pipe.languages and 0 < result.language_probability <= 1
+    result = tiny_whisper((16_000, audio), beam_size=1)
+    assert result.language in tiny_whisper.languages and 0 < result.language_probability <= 1
     assert result.model == "test-whisper-random" and result.duration == pytest.approx(3.0)
     for seg in result.segments:
         assert 0 <= seg.start <= seg.end <= 3.0 and 0 < seg.confidence <= 1 and 0 <= seg.no_speech_prob <= 1
@@ -284,11 +279,11 @@ def test_tiny_random_whisper_runs_the_same_pipeline_api(tiny_pipe):
     expected = backend.tokenizer.decode([t for t in ids[0].tolist() if t < backend.eot], skip_special_tokens=True)
     assert "".join(expected.split()) == "".join(result.text.split())  # segments are joined with spaces
 
-    forced = tiny_pipe((16_000, audio), beam_size=2, language="Chinese", word_timestamps=False)
+    forced = tiny_whisper((16_000, audio), beam_size=2, language="Chinese", word_timestamps=False)
     assert forced.language == "zh" and forced.language_probability is None
     assert all(not s.words for s in forced.segments)
     with pytest.raises(InvalidInputError, match="does not know the language"):
-        tiny_pipe((16_000, audio), language="xx")
+        tiny_whisper((16_000, audio), language="xx")
 
 
 def test_transcript_result_is_consistent():
@@ -305,7 +300,7 @@ def test_transcript_result_is_consistent():
 def test_audio_views_match_librosa_and_draw_the_words():
     import librosa
 
-    from mmbench.audio_views import audio_features, audio_views
+    from mmbench.plots.audio import audio_features, audio_views
     from mmbench.speech.transcript import Word
 
     rng = np.random.default_rng(5)

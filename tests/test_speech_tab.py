@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import gradio as gr
 import numpy as np
 import pytest
 import soundfile
 
-gr = pytest.importorskip("gradio")
-
-from mmbench.speech.corpora import example_clips  # noqa: E402
-from mmbench.speech.wer import word_error_rate  # noqa: E402
-from mmbench.ui import speech_tab  # noqa: E402
+from mmbench.speech.corpora import example_clips
+from mmbench.speech.wer import word_error_rate
+from mmbench.ui import speech_tab
 
 OFFLINE = "whisper-tiny.en-ct2 (offline)"
 

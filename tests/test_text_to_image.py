@@ -12,21 +12,9 @@ import pytest
 import mmbench
 from mmbench.errors import InvalidInputError, TextError
 from mmbench.registry import ModelSpec
+from tiny_models import TINY_SD
 
-TINY_SD = ModelSpec(name="tiny-sd-test", task="text-to-image", tier="online", backend="diffusers", source="config",
-                    options={"config": {}, "seed": 0, "default_steps": 3, "default_guidance": 2.0, "default_size": 32,
-                             "sizes": [16, 64]})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are small: one thread is as fast as two, and many times faster on a busy machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # small models: one torch thread (conftest)
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ import pytest
 import mmbench
 from mmbench.data.clips import MOTIONS, ClipWorld
 from mmbench.errors import InvalidInputError, ModelUnavailableError, VideoError
-from mmbench.registry import ModelSpec, register, unregister
-from mmbench.video_io import load_video, read_audio, sample_windows, validate_video, write_video
+from mmbench.registry import register, unregister
+from mmbench.io import load_video, read_audio, sample_windows, validate_video, write_video
+from tiny_models import VIDEOMAE_TINY, XCLIP_TINY, tiny_spec
 
 TASK = "video-classification"
 TINY = "mmbench-tiny-video"
@@ -171,7 +172,7 @@ def test_bad_videos_are_typed_errors(files, kind, message):
 
 
 def test_huge_frames_are_refused_from_the_header(files, monkeypatch):
-    import mmbench.video_io as vio
+    import mmbench.io.video as vio
 
     monkeypatch.setattr(vio, "MAX_VIDEO_PIXELS", 100 * 100)  # the 128x128 test file plays an 8K video
     with pytest.raises(VideoError, match="pixels per frame"):
@@ -235,22 +236,8 @@ def test_default_falls_back_to_the_tiny_model_offline(monkeypatch):
 
 
 # -- online paths with tiny random models ------------------------------------------------------------
-VIDEOMAE_TINY = dict(image_size=32, patch_size=16, num_frames=4, tubelet_size=2, hidden_size=32, num_hidden_layers=2,
-                     num_attention_heads=2, intermediate_size=64, num_labels=3,
-                     id2label={0: "juggling", 1: "swimming", 2: "bouncing"},
-                     label2id={"juggling": 0, "swimming": 1, "bouncing": 2})
-XCLIP_TINY = dict(
-    text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                     max_position_embeddings=77),
-    vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-                       patch_size=16, num_frames=4, mit_hidden_size=32, mit_intermediate_size=64,
-                       mit_num_hidden_layers=1, mit_num_attention_heads=2),
-    projection_dim=32, prompt_layers=1, prompt_attention_heads=2, prompt_num_attention_heads=2)
-
-
 def _online(name, backend, config):
-    return register(ModelSpec(name=name, task=TASK, tier="online", backend=backend, source=f"test:{name}",
-                              options={"config": config, "seed": 0}))
+    return register(tiny_spec(name, TASK, backend, config, seed=0))
 
 
 def test_videomae_from_config_through_the_pipeline(files):
@@ -314,7 +301,7 @@ def test_temporal_importance_peaks_on_the_informative_frames(tiny):
 
 # -- audio-visual fusion ------------------------------------------------------------------------------
 def test_fit_weights_minimises_the_log_loss():
-    from mmbench.fusion.audio_visual import fit_weights, fuse
+    from mmbench.models.audio_visual import fit_weights, fuse
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 300)
@@ -334,7 +321,7 @@ def test_fit_weights_minimises_the_log_loss():
 
 def test_fusion_beats_the_better_single_modality_on_ambiguous_clips(tiny):
     from mmbench.eval.video import clip_scores
-    from mmbench.fusion.audio_visual import evaluate_fusion
+    from mmbench.models.audio_visual import evaluate_fusion
 
     clips = ClipWorld(seed=31_338, p_video_ambiguous=0.5, p_audio_ambiguous=0.5).balanced(108)
     sv, sa = clip_scores(tiny, clips)
@@ -359,7 +346,8 @@ def test_audio_visual_needs_a_sound_track(tiny, files):
 
 # -- the Video tab and the CLI ---------------------------------------------------------------------------
 def test_video_tab_handlers_return_messages_not_tracebacks(files, monkeypatch):
-    gr = pytest.importorskip("gradio")
+    import gradio as gr
+
     from mmbench.ui import video_tab
 
     monkeypatch.setenv("MMBENCH_OFFLINE", "1")
@@ -403,7 +391,8 @@ def test_eval_video_prints_json_lines_with_plain_keys():
 
 def test_video_endpoints_through_the_served_app(app_url, files):
     """The named endpoints, called as a user would with gradio_client (example file served back, bad file refused)."""
-    gradio_client = pytest.importorskip("gradio_client")
+    import gradio_client
+
     client = gradio_client.Client(app_url, verbose=False)
     model = f"{TINY} (offline)"
     path, info = client.predict("moving left", "none", 2, api_name="/make_video_example")
