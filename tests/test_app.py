@@ -98,6 +98,17 @@ def test_default_model_falls_back_visibly(client):
     assert "only knows" in status  # and what the tiny model can do
 
 
+def test_text_to_image_model_status_answers_for_the_one_size_offline_model(client):
+    """Issue 14: the 32-pixel offline model's status event set the size slider to minimum == maximum,
+    which Gradio refuses, so the call failed with Gradio's generic error instead of the status."""
+    status, steps, guidance, size = client.predict(None, api_name="/t2i_model_status")
+    assert "mmbench-tiny-diffusion" in status and "Fallback" in status and "sd-turbo" in status
+    assert "32×32 images only" in status  # the size slider is hidden: the status says the size
+    assert steps["value"] == 10 and steps["minimum"] < steps["maximum"] == 200
+    assert guidance["value"] == 3.0 and guidance["minimum"] <= 3.0 <= guidance["maximum"]
+    assert size["value"] == 32 and size["minimum"] == 32 < size["maximum"] and size["visible"] is False
+
+
 def test_similarity_picks_each_images_true_caption(client, media):
     (img0, cap0), (img1, cap1) = media["pairs"]
     texts = [media["distractor"], cap1, cap0]

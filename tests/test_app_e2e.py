@@ -115,3 +115,30 @@ def test_explain_tab_shows_class_maps_side_by_side(page):
     sync_api.expect(page.locator("#explain-gallery img")).to_have_count(2, **wait)  # Grad-CAM, Grad-CAM++
     sync_api.expect(page.locator("#explain-gallery")).to_contain_text("Egyptian cat")
     sync_api.expect(page.locator("#explain-download")).to_be_visible()
+
+
+def test_text_to_image_tab_opens_without_errors_and_generates(page, tmp_path):
+    """Issue 14: the tab's model-status event gave the 32-pixel offline model's size slider
+    minimum == maximum, Gradio refused the whole update and four "Error" badges (status, steps,
+    guidance, size) greeted the user before anything was pressed."""
+    page.locator("#tab-text-to-image-button, button[role=tab]:has-text('Text to image')").first.click()
+    tab = page.locator("#tab-text-to-image")
+    status = page.locator("#t2i-status")
+    badges = tab.locator(".error")  # Gradio's red "Error" badge over an output whose event failed
+    # the status event ends either way: with the status, or (the bug) with error badges
+    page.locator("#t2i-status:has-text('Active model'), #tab-text-to-image .error").first.wait_for(timeout=60_000)
+    assert badges.count() == 0, badges.all_inner_texts()
+    assert page.locator("[data-testid=toast-body]").count() == 0
+    sync_api.expect(status).to_contain_text("mmbench-tiny-diffusion")
+    sync_api.expect(status).to_contain_text("32×32 images only")  # the one size, said instead of a slider
+    sync_api.expect(page.locator("#t2i-size")).to_be_hidden()
+    sync_api.expect(page.locator("#t2i-steps input[type=number]")).to_have_value("10")
+    sync_api.expect(page.locator("#t2i-guidance input[type=number]")).to_have_value("3")
+    page.screenshot(path=str(tmp_path / "text_to_image_opened.png"), full_page=True)
+
+    # the hidden size slider still hands its value (32) to a generation
+    page.locator("#t2i-prompt textarea").fill("a red circle")
+    page.locator("#t2i-button").click()
+    sync_api.expect(page.locator("#t2i-gallery img")).to_have_count(4, timeout=60_000)
+    sync_api.expect(page.locator("#t2i-summary")).to_contain_text("32×32")
+    assert badges.count() == 0 and page.locator("[data-testid=toast-body]").count() == 0

@@ -161,6 +161,73 @@ def test_ui_handlers_generate_and_report_bad_input_as_messages():
     assert tab.stop(None) == "Stopped."
 
 
+def _apply_update(component, update):
+    """What Gradio does with a component update an event returns (``Blocks.postprocess_data``): rebuild
+    the component from its arguments and the update (a slider with minimum >= maximum fails here and
+    the whole event fails), then take the value back as the next event's input (out of range fails)."""
+    kwargs = {**component.constructor_args, **update}
+    value = kwargs.pop("value")
+    kwargs.pop("__type__")
+    kwargs["render"] = False
+    new = type(component)(**kwargs)
+    assert new.preprocess(new.postprocess(value)) == value
+    return new
+
+
+def test_model_status_updates_are_valid_gradio_updates_for_every_model(tiny, monkeypatch):
+    """Issue 14: the tiny model makes one size (32 px) and its status event set the size slider to
+    min == max, which Gradio refuses. Every model's updates, in any order, must be accepted."""
+    from unittest import mock
+
+    import gradio as gr
+
+    from mmbench.backends.diffusers_t2i import DiffusersT2IBackend
+    from mmbench.pipelines.text_to_image import TextToImagePipeline
+    from mmbench.registry import list_models
+    from mmbench.ui import common
+    from mmbench.ui import text_to_image_tab as tab
+
+    pipes = {}
+    for spec in list_models("text-to-image", ready_only=True):
+        if spec.backend == "diffusers":  # the online rows, as their registry options configure them
+            pipes[spec.label] = TextToImagePipeline(DiffusersT2IBackend(spec, mock.Mock(), "cpu", None), spec)
+        else:
+            pipes[spec.label] = tiny if spec.name == tiny.spec.name else mmbench.pipeline(
+                "text-to-image", spec.name, device="cpu")
+    assert {"sd-turbo (online)", "mmbench-tiny-diffusion (offline)"} <= set(pipes)
+    monkeypatch.setattr(common, "load_pipeline", lambda task, model: pipes[model])
+
+    with gr.Blocks():
+        parts = tab.build_text_to_image_tab()
+    sliders = [parts.components[k] for k in ("steps", "guidance", "size")]
+    order = list(pipes) + list(reversed(pipes)) + list(pipes)  # every model after every other one
+    for label in order:
+        pipe = pipes[label]
+        status, *updates = tab.model_status(label)
+        sliders = [_apply_update(s, u) for s, u in zip(sliders, updates)]
+        steps, guidance, size = sliders
+        assert pipe.spec.name in status
+        lo, hi = pipe.sizes
+        assert size.visible is (lo < hi)
+        if lo == hi:  # the slider is hidden: the status says the one size, and the slider holds it
+            assert f"{lo}×{lo} images only" in status and updates[2]["value"] == lo
+        else:
+            assert (size.minimum, size.maximum, updates[2]["value"]) == (lo, hi, pipe.default_size)
+        assert steps.visible and steps.maximum == pipe.max_steps and updates[0]["value"] == pipe.default_steps
+        assert guidance.visible and updates[1]["value"] == pipe.default_guidance
+
+
+def test_slider_update_keeps_every_range_valid():
+    from mmbench.ui.common import slider_update
+
+    assert slider_update(5, 1, 8) == {"__type__": "update", "value": 5, "minimum": 1, "maximum": 8, "visible": True}
+    assert slider_update(20, 1, 8)["value"] == 8 and slider_update(-1, 0.0, 15.0)["value"] == 0.0  # clamped
+    assert slider_update(512, 32, 32, step=8) == {"__type__": "update", "value": 32, "minimum": 32, "maximum": 40,
+                                                  "visible": False}
+    with pytest.raises(ValueError):
+        slider_update(1, 2, 1)
+
+
 # -- training ------------------------------------------------------------------------------------
 def test_a_few_training_steps_lower_the_loss(tmp_path):
     """The training step is the DDPM objective: a few steps on a fixed batch reduce the noise-prediction error."""

@@ -58,6 +58,23 @@ def number_option(value: Any, lo: float, hi: float, *, not_a_number: str, out_of
     return number
 
 
+def slider_update(value: float, lo: float, hi: float, *, step: float = 1) -> dict[str, Any]:
+    """A ``gr.update`` giving a ``gr.Slider`` the range ``[lo, hi]`` and ``value``, always valid for Gradio.
+
+    Gradio rebuilds the slider from an update and refuses ``minimum >= maximum`` (the whole event
+    fails, and every one of its outputs shows an "Error" badge), and it refuses a value outside the
+    range when the slider is next used as an input. So ``value`` is clamped into the range, and a
+    range of one value (a model that makes a single image size) hides the slider, holding that
+    value over the valid range ``[lo, lo + step]``: say the value elsewhere (the status line).
+    Every update sets ``visible``, so the next model's update shows the slider again.
+    """
+    if hi < lo:
+        raise ValueError(f"empty slider range [{lo}, {hi}]")
+    if hi == lo:
+        return gr.update(value=lo, minimum=lo, maximum=lo + step, visible=False)
+    return gr.update(value=min(max(value, lo), hi), minimum=lo, maximum=hi, visible=True)
+
+
 @contextmanager
 def user_errors(action: str) -> Iterator[None]:
     """Turn exceptions raised while doing ``action`` ("computing the similarity matrix") into ``gr.Error``.

@@ -50,12 +50,21 @@ EXAMPLES_PHOTO = [
     ["a red bicycle leaning against a brick wall, photo", "", 2, 1, 0.0],
 ]
 
+#: Slider ranges: steps from 1 to the model's maximum, guidance from 0 up, sizes in multiples of 8.
+GUIDANCE_MAX = 15.0
+GUIDANCE_STEP = 0.5
+SIZE_STEP = 8
+
 #: per-session cancel events of running generations (a Stop stops only that user's run)
 _CANCELS = common.SessionCancels()
 
 
 def _status(pipe: Any) -> str:
-    return common.status_html(pipe, OFFLINE_NOTE if pipe.spec.tier == "offline" else "")
+    notes = [OFFLINE_NOTE] if pipe.spec.tier == "offline" else []
+    lo, hi = pipe.sizes
+    if lo == hi:  # the size slider is hidden (see model_status): say the size here
+        notes.append(f"It makes {lo}×{lo} images only (the size it was trained at).")
+    return common.status_html(pipe, " ".join(notes))
 
 
 def _display(image: Any) -> Any:
@@ -75,13 +84,15 @@ def _seed(value: Any) -> int | None:
 
 # -- handlers -----------------------------------------------------------------------------------
 def model_status(model: str | None) -> tuple[str, Any, Any, Any]:
-    """Load the chosen model; its status line and its default steps, guidance and size."""
+    """Load the chosen model; its status line and its default steps, guidance and size (slider
+    updates that Gradio accepts for every model: a model with one image size hides the size slider)."""
     with user_errors("loading the text-to-image model"):
         pipe = common.load_pipeline(TASK, model)
         lo, hi = pipe.sizes
-        return (_status(pipe), gr.update(value=pipe.default_steps, maximum=pipe.max_steps),
-                gr.update(value=pipe.default_guidance),
-                gr.update(value=pipe.default_size, minimum=lo, maximum=hi))
+        guidance = pipe.default_guidance
+        return (_status(pipe), common.slider_update(pipe.default_steps, 1, pipe.max_steps),
+                common.slider_update(guidance, 0.0, max(GUIDANCE_MAX, guidance), step=GUIDANCE_STEP),
+                common.slider_update(pipe.default_size, lo, hi, step=SIZE_STEP))
 
 
 def generate(model: str | None, prompt: str | None, negative: str | None, seed: Any, steps: Any, guidance: Any,
@@ -165,8 +176,10 @@ def build_text_to_image_tab() -> TabParts:
                 n_images = gr.Slider(1, 8, value=4, step=1, label="Images", elem_id="t2i-n-images")
             with gr.Row():
                 steps = gr.Slider(1, 200, value=10, step=1, label="Steps", elem_id="t2i-steps")
-                guidance = gr.Slider(0.0, 15.0, value=3.0, step=0.5, label="Guidance", elem_id="t2i-guidance")
-            size = gr.Slider(32, 1024, value=32, step=8, label="Size (width = height, pixels)", elem_id="t2i-size")
+                guidance = gr.Slider(0.0, GUIDANCE_MAX, value=3.0, step=GUIDANCE_STEP, label="Guidance",
+                                     elem_id="t2i-guidance")
+            size = gr.Slider(32, 1024, value=32, step=SIZE_STEP, label="Size (width = height, pixels)",
+                             elem_id="t2i-size")
             with gr.Row():
                 run = gr.Button("Generate", variant="primary", elem_id="t2i-button")
                 halt = gr.Button("Stop", variant="stop", elem_id="t2i-stop")
