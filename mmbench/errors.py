@@ -44,6 +44,15 @@ class VideoError(InvalidInputError):
     """A video cannot be decoded or is unusable (corrupt, one frame, no video stream, too long, too large...)."""
 
 
+class EmbeddingError(InvalidInputError):
+    """An array of embeddings (a drift reference or window) is unusable: too few rows, the wrong
+    dimension, NaN/inf values."""
+
+
+class UnknownMethodError(InvalidInputError):
+    """A method name (e.g. a drift detector) is not one mmbench knows; the hint lists the valid names."""
+
+
 class UnknownTaskError(MMBenchError, KeyError):
     """No pipeline exists for the requested task name."""
 
@@ -68,3 +77,8 @@ class ModelUnavailableError(MMBenchError, RuntimeError):
 
 class DependencyError(ModelUnavailableError):
     """An optional Python package needed for this model or feature is not installed."""
+
+
+class CompressionError(MMBenchError, RuntimeError):
+    """A model cannot be compressed with the asked method (it has no exportable towers, an operator
+    has no ONNX translation, quantization failed...); the hint says what to do instead."""

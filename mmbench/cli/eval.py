@@ -210,6 +210,25 @@ def eval_audio_generation(args: argparse.Namespace) -> None:
                                         log=err, on_result=json_line))
 
 
+# ------------------------------------------------------------------ drift detection
+def drift_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="mmbench-tiny-clip", help="registry name of the image/text embedder "
+                                                                 "(default: mmbench-tiny-clip, the offline tiny CLIP)")
+    p.add_argument("--seed", type=int, default=None, help="world seed of the reference pool (default 40001)")
+    p.add_argument("--quick", action="store_true", help="small pools, windows up to 200, few repetitions")
+    p.add_argument("--device", default=None, help="cpu, cuda, mps or auto")
+
+
+def eval_drift(args: argparse.Namespace) -> None:
+    from ..eval.drift import DRIFT_SEED, evaluate_drift
+    from ..loading import pipeline
+
+    pipe = pipeline("image-text-matching", model=args.model, device=args.device)
+    _note(pipe)
+    err(f"drift detection on embeddings of {pipe.describe()}" + (" (quick)" if args.quick else ""))
+    json_line(evaluate_drift(pipe, seed=DRIFT_SEED if args.seed is None else args.seed, quick=args.quick, log=err))
+
+
 class EvalTask(NamedTuple):
     """One row of :data:`EVALS`."""
 
@@ -259,6 +278,11 @@ EVALS: dict[str, EvalTask] = {
         "one JSON line per prompt, then a summary: prompt_accuracy, count_accuracy, direction_accuracy, "
         "speech_ok, speech_seconds, model",
         audio_generation_arguments, eval_audio_generation),
+    "drift": EvalTask(
+        "drift detectors (MMD, KS+PCA, classifier test, BBSD) on controlled shifts of the procedural worlds",
+        "false_alarm_rate, power_at_200, detection_delay (primary detector ks), false_alarm_by_detector, "
+        "power per modality/shift/detector/window size, zero_shot_accuracy per image shift, repetitions",
+        drift_arguments, eval_drift),
 }
 
 
