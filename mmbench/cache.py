@@ -37,6 +37,10 @@ class ModelCache:
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._lock = threading.RLock()
         self._loading: dict[Hashable, threading.Lock] = {}
+        #: Running totals, read by the Prometheus metrics (:mod:`mmbench.telemetry`): models loaded,
+        #: lookups answered from the cache, models evicted.
+        self.loads = 0
+        self.hits = 0
         self.evictions = 0
 
     def get_or_load(self, key: Hashable, loader: Callable[[], Any]) -> Any:
@@ -44,16 +48,19 @@ class ModelCache:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
+                self.hits += 1
                 return self._items[key][0]
             key_lock = self._loading.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
                 if key in self._items:
                     self._items.move_to_end(key)
+                    self.hits += 1
                     return self._items[key][0]
             value = loader()
             size = model_nbytes(value)
             with self._lock:
+                self.loads += 1
                 self._items[key] = (value, size)
                 self._items.move_to_end(key)
                 self._loading.pop(key, None)

@@ -18,6 +18,7 @@ from .cache import ModelCache
 from .device import resolve_device, resolve_dtype
 from .errors import ModelUnavailableError, UnknownTaskError
 from .registry import ModelSpec, default_spec, get_spec, tasks
+from .telemetry import watch_cache
 
 log = logging.getLogger("mmbench")
 
@@ -36,8 +37,10 @@ TASK_PIPELINES: dict[str, str] = {
     "text-to-image": "mmbench.pipelines.text_to_image:TextToImagePipeline",
 }
 
-#: The process-wide model cache (bounded by count and memory).
+#: The process-wide model cache (bounded by count and memory); its loads, hits and evictions are
+#: reported in the Prometheus metrics (read at scrape time: nothing is imported here).
 MODEL_CACHE = ModelCache()
+watch_cache(MODEL_CACHE)
 
 
 def pipeline(task: str, model: str | ModelSpec | None = None, device: Any = None, dtype: Any = None,

@@ -26,6 +26,7 @@ from .fusion_tab import TAB_TITLE as FUSION_TITLE
 from .fusion_tab import build_fusion_tab
 from .matching_tab import TAB_TITLE as MATCHING_TITLE
 from .matching_tab import build_matching_tab
+from .metrics_endpoint import serve
 from .speech_tab import TAB_TITLE as SPEECH_TITLE
 from .speech_tab import build_speech_tab
 from .text_to_image_tab import TAB_TITLE as TEXT_TO_IMAGE_TITLE
@@ -149,7 +150,7 @@ def configure_logging() -> None:
 
 def launch(server_name: str | None = None, server_port: int | None = None, share: bool = False,
            **kwargs: Any) -> Any:
-    """Build and serve the app (blocking); used by ``mmbench app`` and ``python app.py``."""
+    """Build and serve the app (blocking) with Prometheus metrics at ``/metrics``; used by ``mmbench app``."""
     configure_logging()
     demo = build_app()
-    return demo.launch(**launch_kwargs(server_name, server_port, share=share, **kwargs))
+    return serve(demo, **launch_kwargs(server_name, server_port, share=share, **kwargs))

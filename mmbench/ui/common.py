@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from .. import telemetry
 from ..errors import ImageError, MMBenchError
 
 log = logging.getLogger("mmbench.ui")
@@ -81,17 +82,26 @@ def user_errors(action: str) -> Iterator[None]:
 
     ``MMBenchError`` -> its message (written for users); ``gr.Error`` passes through; anything else
     is logged with its traceback and replaced by a message that points to the server log.
+
+    Every handler goes through here, so this is where requests are counted for Prometheus
+    (:func:`mmbench.telemetry.track_request`): one request per action, labelled with the task, model
+    and tier :func:`load_pipeline` resolved, errors by type (the ``MMBenchError`` subclass,
+    ``UserError`` for a handler's own check, ``UnexpectedError``).
     """
-    try:
-        yield
-    except gr.Error:
-        raise
-    except MMBenchError as err:
-        raise user_error(str(err)) from None
-    except Exception:
-        log.exception("Unexpected error while %s", action)
-        raise gr.Error(f"Something went wrong while {action} (details in the server log).",
-                       print_exception=False) from None
+    with telemetry.track_request(action) as request:
+        try:
+            yield
+        except gr.Error:
+            request.error = request.error or telemetry.USER_ERROR
+            raise
+        except MMBenchError as err:
+            request.error = telemetry.error_type(err)
+            raise user_error(str(err)) from None
+        except Exception:
+            request.error = telemetry.UNEXPECTED_ERROR
+            log.exception("Unexpected error while %s", action)
+            raise gr.Error(f"Something went wrong while {action} (details in the server log).",
+                           print_exception=False) from None
 
 
 @dataclass
@@ -147,10 +157,24 @@ def model_choices(task: str) -> tuple[list[str], str | None]:
 
 
 def load_pipeline(task: str, model: str | None) -> Any:
-    """The task's pipeline for a dropdown value (cached process-wide by :func:`mmbench.pipeline`)."""
-    import mmbench
+    """The task's pipeline for a dropdown value (cached process-wide by :func:`mmbench.pipeline`).
 
-    return mmbench.pipeline(task, model=model or None)
+    Names the request's task, model and tier in the metrics: the model that actually ran (after a
+    fallback), or the requested registry row when loading fails (``unknown`` for a name not in it).
+    """
+    import mmbench
+    from ..registry import default_spec, get_spec
+
+    try:
+        spec = get_spec(model, task) if model else default_spec(task, "online") or default_spec(task, "offline")
+    except MMBenchError:
+        spec = None
+    telemetry.set_labels(task=task, model=spec.name if spec else "unknown", tier=spec.tier if spec else "unknown")
+    pipe = mmbench.pipeline(task, model=model or None)
+    loaded = getattr(pipe, "spec", None)
+    if loaded is not None:
+        telemetry.set_labels(model=loaded.name, tier=loaded.tier)
+    return pipe
 
 
 def _callout(text: str, kind: str) -> str:
