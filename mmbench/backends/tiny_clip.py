@@ -17,6 +17,8 @@ class TinyClipBackend:
         self.model, self.spec, self.device, self.dtype = model, spec, device, dtype
         self.tokenizer = model.tokenizer
         self.embed_dim = model.config.embed_dim
+        if model.config.itm_layers == 0:  # a dual encoder without a matching head (e.g. the distilled student)
+            self.match_logits = None  # the pipeline re-ranks only when this is callable
 
     @property
     def logit_scale(self) -> float:

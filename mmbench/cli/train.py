@@ -22,6 +22,9 @@ TRAINERS: dict[str, tuple[str, str, Callable[[argparse.Namespace], dict[str, Any
     "tiny-clip": ("tiny_clip", "mmbench-tiny-clip", lambda a: dict(
         steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, workers=a.workers,
         time_budget_s=a.time_budget, device=a.device)),
+    "tiny-clip-student": ("tiny_clip_student", "mmbench-tiny-clip-student", lambda a: dict(
+        steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed, workers=a.workers,
+        time_budget_s=a.time_budget, device=_cpu_unless_named(a))),
     "prosody-cnn": ("prosody_cnn", "mmbench-prosody-cnn", lambda a: dict(seed=a.seed)),
     "tiny-video": ("tiny_video", "mmbench-tiny-video", lambda a: dict(
         seed=a.seed, time_budget_s=a.time_budget, device=_cpu_unless_named(a))),
