@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1] / "mmbench"
 LAYERS: dict[str, int] = {
     # 0 core: errors, the model registry, the device policy, the model cache
     "errors": 0, "registry": 0, "device": 0, "cache": 0,
+    # 0 core: Prometheus metrics (needs only prometheus_client; reads the cache, front ends record requests)
+    "telemetry": 0,
     # 1 inputs and data: input checking and decoding, procedural worlds and loaders, metrics, the index
     "io": 1, "data": 1, "metrics": 1, "retrieval": 1, "examples": 1,
     # 2 plots: every matplotlib figure
@@ -36,6 +38,10 @@ LAYERS: dict[str, int] = {
     "pipelines": 6, "loading": 6,
     # 7 applications of the pipelines: evaluation, training, the fusion lab, benchmarks
     "eval": 7, "train": 7, "fusion": 7, "benchmarks": 7,
+    # 7 drift detection: detectors on embeddings and outputs, the online monitor, power measurement
+    "monitor": 7,
+    # 7 compression of loaded pipelines (dtype copies, int8, ONNX Runtime)
+    "compress": 7,
     # 8 front ends: the web app, the command line, the package facade
     "ui": 8, "cli": 8, "__init__": 8,
 }
