@@ -1,11 +1,13 @@
 """What the small CPU trainers share: :class:`LoopConfig` (the optimiser and run fields every such
 ``TrainConfig`` has), :func:`run_with_threads` (run a trainer on ``cfg.threads`` torch threads) and
-:func:`save_training` (the model folder plus ``training.json``).
+:func:`save_training` (the model folder plus ``training.json``) and :func:`warmup_cosine` (the learning-rate
+schedule of the tiny CLIP and its student).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -42,3 +44,12 @@ def save_training(model: Any, out_dir: str | Path, summary: dict, history: list[
     """``model.save(out_dir)`` (weights and config) and ``training.json`` with the summary and history."""
     model.save(out_dir)
     (Path(out_dir) / "training.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+
+
+def warmup_cosine(step: int, total: int, *, lr: float, min_lr: float, warmup: int) -> float:
+    """Learning rate at ``step`` of ``total``: linear warm-up over ``warmup`` steps, then a cosine
+    from ``lr`` down to ``min_lr`` at step ``total``."""
+    if step < warmup:
+        return lr * step / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))

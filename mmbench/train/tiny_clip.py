@@ -23,7 +23,6 @@ Training data are generated on the fly (seed 0 family); evaluation uses other se
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 
 from ..data.world import COLOURS, OPPOSITE_RELATION, SHAPES, SIZES, Scene, World, phrase, vocabulary
 from ..models.tiny_clip import TinyClip, TinyClipConfig
+from .loop import save_training, warmup_cosine
 
 #: Training draws scenes from World(seed=cfg.seed) with small seeds; evaluation uses seeds >= 10_001.
 EVAL_SEEDS_START = 10_001
@@ -307,7 +307,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
             if step > 20:
                 projected = int((step - 1) * cfg.time_budget_s / elapsed)
                 total = max(step, min(cfg.steps, projected))
-        lr = _lr(step, total, cfg)
+        lr = warmup_cosine(step, total, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         batch = {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
@@ -330,13 +330,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
     summary = {"steps": step, "seconds": round(time.time() - start, 1), "device": str(device),
                "train_config": asdict(cfg), "last": history[-1] if history else {}}
     if out_dir is not None:
-        model.save(out_dir)
-        (Path(out_dir) / "training.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+        save_training(model, out_dir, summary, history)
     return model, summary
 
 
-def _lr(step: int, total: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * step / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))

@@ -33,7 +33,6 @@ seeds >= 10_001, never seen here.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.tiny_clip import TinyClip
+from .loop import save_training, warmup_cosine
 from .tiny_clip import SceneStream, default_model_config
 
 #: Overrides of :class:`~mmbench.models.tiny_clip.TinyClipConfig` for the student (1.06 M parameters,
@@ -237,7 +237,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
     for step, batch in enumerate(loader, start=1):
         if cfg.time_budget_s and step > 10:  # shrink the schedule so it ends inside the budget
             total = max(step, min(cfg.steps, int((step - 1) * cfg.time_budget_s / (time.time() - start))))
-        lr = learning_rate(step, total, cfg)
+        lr = warmup_cosine(step, total, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
@@ -261,14 +261,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
                "teacher_params": param_count(teacher), "student_params_ratio": round(ratio, 4),
                "train_config": asdict(cfg), "last": history[-1] if history else {}}
     if out_dir is not None:
-        student.save(out_dir)
-        (Path(out_dir) / "training.json").write_text(json.dumps({"summary": summary, "history": history}, indent=1))
+        save_training(student, out_dir, summary, history)
     return student, summary
 
 
-def learning_rate(step: int, total: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine from ``cfg.lr`` down to ``cfg.min_lr`` at step ``total``."""
-    if step < cfg.warmup:
-        return cfg.lr * step / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
