@@ -30,3 +30,15 @@ def test_a_few_training_steps_reduce_the_loss(tmp_path):
     first, last = hist[0]["contrastive"], hist[-1]["contrastive"]
     assert last < first - 0.3, (first, last)
     assert (tmp_path / "model.safetensors").is_file() and summary["steps"] == 40
+
+
+def test_time_budget_shrinks_the_schedule_to_what_fits():
+    from mmbench.train.loop import budgeted_total
+
+    # no budget, or too few steps timed yet: the schedule is left as it is
+    assert budgeted_total(50, 1000, 1000, None, 10.0, after=20) == 1000
+    assert budgeted_total(20, 1000, 1000, 60.0, 10.0, after=20) == 1000
+    # 49 steps took 10 s, so 294 fit in 60 s; never below the current step nor above the configured steps
+    assert budgeted_total(50, 1000, 1000, 60.0, 10.0, after=20) == 294
+    assert budgeted_total(50, 1000, 1000, 1.0, 10.0, after=20) == 50
+    assert budgeted_total(50, 1000, 200, 600.0, 10.0, after=20) == 200

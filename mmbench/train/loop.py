@@ -1,7 +1,8 @@
 """What the small CPU trainers share: :class:`LoopConfig` (the optimiser and run fields every such
 ``TrainConfig`` has), :func:`run_with_threads` (run a trainer on ``cfg.threads`` torch threads) and
-:func:`save_training` (the model folder plus ``training.json``) and :func:`warmup_cosine` (the learning-rate
-schedule of the tiny CLIP and its student).
+:func:`save_training` (the model folder plus ``training.json``); for step-based trainers (the tiny CLIP and
+its student) :func:`warmup_cosine` (the learning-rate schedule), :func:`budgeted_total` (shrink the
+schedule to a time budget) and :func:`record_step` (the logged loss history).
 """
 
 from __future__ import annotations
@@ -53,3 +54,23 @@ def warmup_cosine(step: int, total: int, *, lr: float, min_lr: float, warmup: in
         return lr * step / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def budgeted_total(step: int, total: int, steps: int, time_budget_s: float | None, elapsed: float, *,
+                   after: int) -> int:
+    """The schedule's length at ``step``: with a time budget, once more than ``after`` steps have
+    timed the run, the number of steps that fit in ``time_budget_s`` (at least ``step``, at most
+    ``steps``), so the schedule ends inside the budget; otherwise ``total`` unchanged."""
+    if not time_budget_s or step <= after:
+        return total
+    return max(step, min(steps, int((step - 1) * time_budget_s / elapsed)))
+
+
+def record_step(out: dict, *, step: int, lr: float, seconds: float, total: int, history: list[dict],
+                log: Callable[[str], None]) -> None:
+    """Append the step's losses (``out``: name -> scalar tensor), learning rate and time to
+    ``history`` and log them as one JSON line."""
+    rec = {k: round(float(v.detach()), 4) for k, v in out.items()}
+    rec.update(step=step, lr=round(lr, 6), seconds=round(seconds, 1), total=total)
+    history.append(rec)
+    log(json.dumps(rec))

@@ -22,7 +22,6 @@ Training data are generated on the fly (seed 0 family); evaluation uses other se
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,9 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.world import COLOURS, OPPOSITE_RELATION, SHAPES, SIZES, Scene, World, phrase, vocabulary
+from ..data.world import COLOURS, SHAPES, SIZES, Scene, World, phrase, vocabulary
 from ..models.tiny_clip import TinyClip, TinyClipConfig
-from .loop import save_training, warmup_cosine
+from .loop import budgeted_total, record_step, save_training, warmup_cosine
 
 #: Training draws scenes from World(seed=cfg.seed) with small seeds; evaluation uses seeds >= 10_001.
 EVAL_SEEDS_START = 10_001
@@ -302,11 +301,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
     history = []
     step = 0
     for step, batch in enumerate(loader, start=1):
-        if cfg.time_budget_s:  # shrink the schedule so it ends inside the budget
-            elapsed = time.time() - start
-            if step > 20:
-                projected = int((step - 1) * cfg.time_budget_s / elapsed)
-                total = max(step, min(cfg.steps, projected))
+        total = budgeted_total(step, total, cfg.steps, cfg.time_budget_s, time.time() - start, after=20)
         lr = warmup_cosine(step, total, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -318,10 +313,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % cfg.log_every == 0 or step == 1 or step >= total:
-            rec = {k: round(float(v.detach()), 4) for k, v in out.items()}
-            rec.update(step=step, lr=round(lr, 6), seconds=round(time.time() - start, 1), total=total)
-            history.append(rec)
-            log(json.dumps(rec))
+            record_step(out, step=step, lr=lr, seconds=time.time() - start, total=total, history=history, log=log)
         if cfg.eval_every and step % cfg.eval_every == 0 and out_dir is not None:
             model.save(out_dir)  # checkpoint (weights are copied to CPU by save)
         if step >= total:

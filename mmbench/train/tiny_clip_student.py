@@ -32,7 +32,6 @@ seeds >= 10_001, never seen here.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.tiny_clip import TinyClip
-from .loop import save_training, warmup_cosine
+from .loop import budgeted_total, record_step, save_training, warmup_cosine
 from .tiny_clip import SceneStream, default_model_config
 
 #: Overrides of :class:`~mmbench.models.tiny_clip.TinyClipConfig` for the student (1.06 M parameters,
@@ -235,8 +234,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
     start = time.time()
     total, step, history = cfg.steps, 0, []
     for step, batch in enumerate(loader, start=1):
-        if cfg.time_budget_s and step > 10:  # shrink the schedule so it ends inside the budget
-            total = max(step, min(cfg.steps, int((step - 1) * cfg.time_budget_s / (time.time() - start))))
+        total = budgeted_total(step, total, cfg.steps, cfg.time_budget_s, time.time() - start, after=10)
         lr = warmup_cosine(step, total, lr=cfg.lr, min_lr=cfg.min_lr, warmup=cfg.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -247,10 +245,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None,
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
         if step % cfg.log_every == 0 or step == 1 or step >= total:
-            rec = {k: round(float(v.detach()), 4) for k, v in out.items()}
-            rec.update(step=step, lr=round(lr, 6), seconds=round(time.time() - start, 1), total=total)
-            history.append(rec)
-            log(json.dumps(rec))
+            record_step(out, step=step, lr=lr, seconds=time.time() - start, total=total, history=history, log=log)
         if cfg.eval_every and step % cfg.eval_every == 0 and out_dir is not None:
             student.save(out_dir)
         if step >= total:
