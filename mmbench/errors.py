@@ -49,6 +49,11 @@ class EmbeddingError(InvalidInputError):
     dimension, NaN/inf values."""
 
 
+class SearchIndexError(InvalidInputError):
+    """A saved search index cannot be used: the path holds no index, the index is damaged, or its
+    vectors have another dimension than the queries or the model at hand; the hint says what to do."""
+
+
 class UnknownMethodError(InvalidInputError):
     """A method name (e.g. a drift detector) is not one mmbench knows; the hint lists the valid names."""
 

@@ -1,4 +1,4 @@
-"""Benchmark: per-query latency of gallery search (torch matmul, exact and approximate index).
+"""Benchmark: per-query latency of gallery search (torch matmul, exact and approximate index; on-disk IVF-PQ from 250k items).
 
 Run ``mmbench bench retrieval`` (or ``python benchmarks/retrieval.py`` in a checkout), or call
 :func:`run`. A table goes to stderr; the last line of stdout is one JSON object with the numbers.
@@ -10,36 +10,7 @@ import argparse
 import time
 
 from .common import log, parse_and_run
-
-
-def make_clustered_gallery(n_items: int, dim: int, n_queries: int, seed: int = 0):
-    """L2-normalised gallery with two-level cluster structure (topics → fine clusters with
-    Zipf-like sizes, varying spread) and queries that are noisy copies of gallery items
-    (a stand-in for text embeddings of the items' captions). Returns ``(gallery, queries, sources)``."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    n_topics, n_clusters = 64, max(1, n_items // 25)
-    topics = _normalise(rng.standard_normal((n_topics, dim), dtype=np.float32))
-    parent = rng.integers(0, n_topics, n_clusters)
-    centres = _normalise(topics[parent] + 0.8 * _normalise(rng.standard_normal((n_clusters, dim), dtype=np.float32)))
-    weights = 1.0 / np.arange(1, n_clusters + 1) ** 0.7
-    labels = rng.choice(n_clusters, size=n_items, p=weights / weights.sum())
-    spread = rng.uniform(0.5, 1.0, (n_items, 1)).astype(np.float32)
-    gallery = np.empty((n_items, dim), dtype=np.float32)
-    for start in range(0, n_items, 20_000):  # in chunks to bound temporary memory
-        stop = min(start + 20_000, n_items)
-        noise = _normalise(rng.standard_normal((stop - start, dim), dtype=np.float32))
-        gallery[start:stop] = _normalise(centres[labels[start:stop]] + spread[start:stop] * noise)
-    sources = rng.choice(n_items, size=n_queries, replace=n_queries > n_items)
-    queries = _normalise(gallery[sources] + 0.5 * _normalise(rng.standard_normal((n_queries, dim), dtype=np.float32)))
-    return gallery, queries, sources
-
-
-def _normalise(x):
-    import numpy as np
-
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+from .synthetic import make_clustered_gallery  # noqa: F401  (re-exported: the gallery of this benchmark)
 
 
 def _time_per_query(search, queries, warmup: int = 5) -> dict[str, float]:
@@ -63,6 +34,11 @@ def _recall(found, truth) -> float:
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, truth)]))
 
 
+#: From this many items the benchmark builds the on-disk index (mmbench.ann.DiskIndex) instead of
+#: holding the gallery in memory.
+DISK_FROM = 250_000
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command-line options of this benchmark (the defaults are :func:`run`'s)."""
     parser.add_argument("--n-items", type=int)
@@ -70,11 +46,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queries", type=int, help="single queries timed per method")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--hnsw", action="store_true", help="also time an HNSW index (slower build)")
+    parser.add_argument("--disk", action=argparse.BooleanOptionalAction,
+                        help=f"on-disk IVF-PQ index served by a fresh process (default: from {DISK_FROM:,} items)")
+    parser.add_argument("--workdir", help="folder for the on-disk gallery and index (kept; default: a temporary one)")
 
 
-def run(*, n_items: int = 100_000, dim: int = 512, queries: int = 200, seed: int = 0, hnsw: bool = False) -> dict:
-    """Time ``queries`` single text → image searches over ``n_items`` × ``dim`` embeddings: torch
-    matmul + topk, mmbench exact, mmbench approximate (faiss IVF; and HNSW with ``hnsw``)."""
+def run(*, n_items: int = 100_000, dim: int = 512, queries: int = 200, seed: int = 0, hnsw: bool = False,
+        disk: bool | None = None, workdir: str | None = None) -> dict:
+    """Time ``queries`` single text → image searches over ``n_items`` × ``dim`` embeddings.
+
+    In memory (below :data:`DISK_FROM` items unless ``disk``): torch matmul + topk, mmbench exact,
+    mmbench approximate (faiss IVF; and HNSW with ``hnsw``). On disk (``disk``, or from
+    :data:`DISK_FROM` items): the gallery is written to a memory-mapped ``.npy`` in chunks, indexed
+    with IVF-PQ + exact re-ranking (:class:`mmbench.ann.DiskIndex`) and searched by a fresh process
+    that reports its resident memory (``search_rss_mb``: peak ``VmHWM``) while it answers;
+    ``recall_at_10`` is against brute force over the memory-mapped vectors."""
+    if disk or (disk is None and n_items >= DISK_FROM):
+        from .retrieval_disk import run_disk
+
+        return run_disk(n_items=n_items, dim=dim, queries=queries, seed=seed, workdir=workdir)
     import numpy as np
     import torch
 
@@ -134,12 +124,25 @@ def run(*, n_items: int = 100_000, dim: int = 512, queries: int = 200, seed: int
         "approx_build_s": round(rows["mmbench approximate"]["build_s"], 2),
         "index": default["index"],
         "approx_index": rows["mmbench approximate"]["index"],
+        "search_rss_mb": round(_peak_rss_mb(), 1),  # this process, gallery held in memory
+        "mode": "memory",
     }
     if hnsw:
         row = rows["mmbench approximate (hnsw)"]
         result.update(hnsw_ms_per_query=round(row["median"], 4), hnsw_recall=round(row["recall"], 4),
                       hnsw_build_s=round(row["build_s"], 2), hnsw_index=row["index"])
     return result
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (``VmHWM``; ``ru_maxrss`` off Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv: list[str] | None = None) -> dict:
