@@ -26,6 +26,8 @@ LAYERS: dict[str, int] = {
     "telemetry": 0,
     # 1 inputs and data: input checking and decoding, procedural worlds and loaders, metrics, the index
     "io": 1, "data": 1, "metrics": 1, "retrieval": 1, "examples": 1,
+    # 1 on-disk vector search: memory-mapped vectors, IVF-PQ + exact re-ranking
+    "ann": 1,
     # 2 plots: every matplotlib figure
     "plots": 2,
     # 3 models: nn.Modules and model-level hooks, speech and audio-generation building blocks
@@ -42,8 +44,12 @@ LAYERS: dict[str, int] = {
     "monitor": 7,
     # 7 compression of loaded pipelines (dtype copies, int8, ONNX Runtime)
     "compress": 7,
+    # 7 photo-collection search: resumable folder indexing with the matching pipeline, search, add/remove
+    "photos": 7,
     # 8 front ends: the web app, the command line, the package facade
     "ui": 8, "cli": 8, "__init__": 8,
+    # 8 the REST microservice (mmbench serve): endpoints over the pipelines, admission control, Ray Serve
+    "serve": 8,
 }
 
 MAX_LINES = 500

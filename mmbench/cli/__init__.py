@@ -13,7 +13,9 @@ import sys
 
 from .bench import add_parser as add_bench_parser
 from .eval import add_parser as add_eval_parser
+from .index import add_parser as add_index_parser
 from .output import err, json_line
+from .serve import add_parser as add_serve_parser
 from .train import add_parser as add_train_parser
 
 DESCRIPTION = """\
@@ -45,6 +47,10 @@ Examples:
                                          direction recovered by librosa) + espeak-ng speech check
   mmbench train tiny-sound               retrain the offline text-to-sound model (about 3.5 min on one CPU core)
   mmbench app                            start the web app (same as `python app.py`)
+  mmbench index build ~/Pictures --out pics.index   embed a photo folder (resumable; skips unreadable files)
+  mmbench index search pics.index "a dog on a beach" -k 5   text search in it (JSON results)
+  mmbench bench retrieval --n-items 1000000   on-disk IVF-PQ + exact re-rank over 1M vectors (latency, recall, RSS)
+  mmbench serve --port 8000              REST API (/v1/..., /docs) + web UI + /healthz /readyz /metrics
 
 eval/bench print progress on stderr and one JSON object as the last line of stdout.
 `mmbench eval TASK --help` and `mmbench bench NAME --help` list a command's own options.
@@ -89,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_bench_parser(sub)
     add_train_parser(sub)
+    add_index_parser(sub)
+    add_serve_parser(sub)
 
     a = sub.add_parser("app", help="start the Gradio web app")
     a.add_argument("--host", default="127.0.0.1")

@@ -31,6 +31,7 @@ MAX_K = 20
 DEFAULT_TEMPLATE = "a photo of a {}."
 
 BUILTIN, UPLOADED = "built-in", "uploaded"
+PHOTO_INDEX = "photo-index"  # the folder index named by MMBENCH_INDEX (mmbench.photos)
 
 TINY_MODEL_NOTE = (
     "The offline tiny CLIP only knows mmbench's procedural world: 64×64 scenes of circles, squares, triangles, "
@@ -102,6 +103,23 @@ class _SharedGalleries:
 _BUILTIN_GALLERIES = _SharedGalleries()
 
 
+def _matching_pipeline(model: str | None) -> Any:
+    """The pipeline of the similarity and zero-shot handlers: a running ``mmbench serve`` when
+    ``MMBENCH_SERVICE_URL`` is set (the app is then a thin client), else the model in this process."""
+    from ..serve.client import RemoteMatchingPipeline, ServiceClient, service_url
+
+    url = service_url()
+    return common.load_pipeline(TASK, model) if url is None else RemoteMatchingPipeline(ServiceClient(url), model)
+
+
+def _photo_index_choice() -> list[tuple[str, str]]:
+    """The "photo index" search source, offered when ``MMBENCH_INDEX`` names one."""
+    from ..photos.service import configured_index_path
+
+    path = configured_index_path()
+    return [(f"Photo index ({path})", PHOTO_INDEX)] if path else []
+
+
 def _progress_fn(progress: Any, desc: str):
     return lambda fraction: progress(fraction, desc=desc)
 
@@ -110,7 +128,7 @@ def _progress_fn(progress: Any, desc: str):
 def model_status(model: str | None) -> str:
     """Load the chosen model and describe it (tier, device, fallback notice)."""
     with user_errors("loading the model"):
-        return _status(common.load_pipeline(TASK, model))
+        return _status(_matching_pipeline(model))
 
 
 def similarity(model: str | None, image: str | None, gallery: list | None, texts: str | None,
@@ -129,7 +147,7 @@ def similarity(model: str | None, image: str | None, gallery: list | None, texts
                            f"{MAX_SIMILARITY_IMAGES}. Use 'Text → image search' for larger galleries.")
         images = common.validate_uploads(paths)
         progress(0.1, desc="Loading the model")
-        pipe = common.load_pipeline(TASK, model)
+        pipe = _matching_pipeline(model)
         progress(0.5, desc="Embedding images and texts")
         result = pipe(images, text_list)
         _warn_unknown_words(pipe, result.texts)
@@ -160,7 +178,7 @@ def zero_shot(model: str | None, image: str | None, labels: str | None, template
             raise user_error("No image to classify: upload one under 'Image' or pick an example below.")
         picture = common.validate_uploads([image])[0]
         progress(0.1, desc="Loading the model")
-        pipe = common.load_pipeline(TASK, model)
+        pipe = _matching_pipeline(model)
         progress(0.5, desc="Classifying")
         result = pipe.zero_shot_classify(picture, label_list, templates)
         _warn_unknown_words(pipe, [t.format(label) for label in label_list for t in (templates or ["{}"])])
@@ -178,6 +196,13 @@ def search(model: str | None, query: str | None, source: str, k: float, gallery:
     with user_errors("searching the gallery"):
         query = validate_text(query, what="query")
         k = max(1, min(int(k or 1), MAX_K))
+        if source == PHOTO_INDEX:  # searched with the model the index was built with
+            from ..photos.service import search_configured_thumbnails
+
+            found, index = search_configured_thumbnails(query, k)
+            items = [(image, f"#{h['rank']} · score {h['score']:.2f} · {common.display_name(h['path'])}")
+                     for image, h in found]
+            return items, [h for _, h in found], state, _status(index.pipeline)
         progress(0.05, desc="Loading the model")
         pipe = common.load_pipeline(TASK, model)
         if source == UPLOADED:
@@ -304,7 +329,8 @@ def build_matching_tab() -> TabParts:
                     query = gr.Textbox(label="Query", placeholder="a purple ring above an orange diamond",
                                        elem_id="matching-query")
                     source = gr.Radio([(f"Built-in procedural gallery ({BUILTIN_GALLERY_SIZE} scenes)", BUILTIN),
-                                       ("My uploaded gallery", UPLOADED)], value=BUILTIN, label="Search in",
+                                       ("My uploaded gallery", UPLOADED)] + _photo_index_choice(),
+                                      value=BUILTIN, label="Search in",
                                       elem_id="matching-source")
                     k = gr.Slider(1, MAX_K, value=8, step=1, label="Results (k)", elem_id="matching-k")
                     search_button = gr.Button("Search", variant="primary", elem_id="matching-search-button")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import sys
 import weakref
-from typing import Any
-
-import gradio as gr
+from typing import TYPE_CHECKING, Any
 
 from .. import telemetry
+
+if TYPE_CHECKING:  # annotations only: `mmbench serve --no-ui` serves /metrics without importing gradio
+    import gradio as gr
 
 #: Where the metrics are served.
 METRICS_PATH = "/metrics"
