@@ -6,7 +6,12 @@
 * ``mmbench_requests_in_progress`` and ``mmbench_queue_depth`` (requests waiting in a front end's queue);
 * ``mmbench_model_cache_loads_total`` / ``_hits_total`` / ``_evictions_total``, ``mmbench_model_cache_models``
   and ``mmbench_model_cache_bytes``, read from :class:`mmbench.cache.ModelCache` when Prometheus scrapes;
-* ``mmbench_gpu_memory_bytes`` (``kind`` = allocated / reserved) per CUDA device, when torch runs on CUDA.
+* ``mmbench_gpu_memory_bytes`` (``kind`` = allocated / reserved) per CUDA device, when torch runs on CUDA;
+* per named drift monitor (:class:`mmbench.monitor.DriftMonitor`, label ``monitor``, read at scrape time
+  through :func:`watch_drift`): ``mmbench_drift_alert`` (1 while alerting, else 0), the latest window's
+  ``mmbench_drift_p_value`` and ``mmbench_drift_statistic``, the alarm level ``mmbench_drift_alpha``,
+  ``mmbench_drift_started_timestamp_seconds`` (when the alerting drift's first window was tested, 0
+  without an alert), ``mmbench_drift_windows_total`` / ``_windows_drifted_total`` / ``_samples_total``.
 
 All of it lives in one :class:`prometheus_client.CollectorRegistry` owned by mmbench
 (:func:`metrics`), not in the client's process-wide default, so two apps or a test suite in one
@@ -22,6 +27,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -86,6 +92,8 @@ class Telemetry:
         self.caches: dict[str, Any] = {}
         #: name -> callable giving the number of requests waiting in that front end's queue.
         self.queues: dict[str, Callable[[], int]] = {}
+        #: name -> weak reference to a drift monitor (an object whose ``state()`` is a dict, see :func:`watch_drift`).
+        self.drift_monitors: dict[str, Callable[[], Any]] = {}
         self.registry.register(_StateCollector(self))
 
     def watch_cache(self, cache: Any, name: str = "models") -> None:
@@ -95,6 +103,11 @@ class Telemetry:
     def watch_queue(self, depth: Callable[[], int], name: str = "app") -> None:
         """Report ``depth()`` as ``mmbench_queue_depth{queue=name}`` at every scrape (replaces that name)."""
         self.queues[name] = depth
+
+    def watch_drift(self, monitor: Any, name: str) -> None:
+        """Report ``monitor.state()`` under ``monitor=name`` at every scrape (replaces that name). Held by a
+        weak reference: a monitor that is garbage-collected disappears from the metrics."""
+        self.drift_monitors[name] = weakref.ref(monitor)
 
     def record(self, request: RequestRecord, seconds: float) -> None:
         """Count one finished request, its latency and its error (if any)."""
@@ -109,6 +122,21 @@ class Telemetry:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def by_task(self) -> dict[str, dict[str, float]]:
+        """Totals per ``task`` label so far: ``{task: {"requests", "errors", "latency_sum", "latency_count"}}``
+        (summed over models, tiers and actions) — what live plots difference over time."""
+        names = {"mmbench_requests_total": "requests", "mmbench_request_errors_total": "errors",
+                 "mmbench_request_duration_seconds_sum": "latency_sum",
+                 "mmbench_request_duration_seconds_count": "latency_count"}
+        out: dict[str, dict[str, float]] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                key = names.get(sample.name)
+                if key is not None:
+                    row = out.setdefault(sample.labels.get("task", NONE), dict.fromkeys(names.values(), 0.0))
+                    row[key] += sample.value
+        return out
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:
         """The current value of sample ``name`` with exactly these labels (0.0 when absent) — for tests
@@ -161,6 +189,8 @@ class _StateCollector:
                 continue
         yield depth
 
+        yield from _drift_families(self.telemetry)
+
         gpu = gpu_memory()
         if gpu:
             family = GaugeMetricFamily("mmbench_gpu_memory_bytes", "CUDA memory held by PyTorch.",
@@ -169,6 +199,55 @@ class _StateCollector:
                 for kind, value in kinds.items():
                     family.add_metric([device, kind], float(value))
             yield family
+
+
+def _drift_families(telemetry: Telemetry) -> list[Any]:
+    """The ``mmbench_drift_*`` families, one sample per live watched monitor (see :func:`watch_drift`)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    labels = ["monitor", "method"]
+    gauges = {
+        "alert": GaugeMetricFamily("mmbench_drift_alert", "1 while the drift monitor alerts, else 0.", labels=labels),
+        "last_p_value": GaugeMetricFamily("mmbench_drift_p_value", "p-value of the latest tested window.",
+                                          labels=labels),
+        "last_statistic": GaugeMetricFamily("mmbench_drift_statistic", "Test statistic of the latest tested window.",
+                                            labels=labels),
+        "alpha": GaugeMetricFamily("mmbench_drift_alpha", "Alarm level: a window drifts when its p-value is below it.",
+                                   labels=labels),
+        "drift_started_time": GaugeMetricFamily(
+            "mmbench_drift_started_timestamp_seconds",
+            "When the first window of the drift behind the current alert was tested (0 without an alert).",
+            labels=labels),
+    }
+    counters = {
+        "windows_tested": CounterMetricFamily("mmbench_drift_windows", "Windows tested by the drift monitor.",
+                                              labels=labels),
+        "windows_drifted": CounterMetricFamily("mmbench_drift_windows_drifted",
+                                               "Windows whose p-value was below the alarm level.", labels=labels),
+        "samples_seen": CounterMetricFamily("mmbench_drift_samples", "Samples fed to the drift monitor.",
+                                            labels=labels),
+    }
+    for name, ref in list(telemetry.drift_monitors.items()):
+        monitor = ref()
+        if monitor is None:
+            telemetry.drift_monitors.pop(name, None)
+            continue
+        try:
+            state = monitor.state()
+        except Exception:  # a broken monitor costs its own samples, never the scrape
+            continue
+        values = [name, str(state.get("method", NONE))]
+        for key, family in gauges.items():
+            value = state.get(key)
+            if key == "alert":
+                value = float(bool(value))
+            elif key == "drift_started_time" and value is None:
+                value = 0.0
+            if value is not None:  # no p-value or statistic before the first window
+                family.add_metric(values, float(value))
+        for key, family in counters.items():
+            family.add_metric(values, float(state.get(key) or 0))
+    return [*gauges.values(), *counters.values()]
 
 
 def gpu_memory() -> dict[str, dict[str, int]]:
@@ -189,6 +268,8 @@ _GLOBAL: Telemetry | None = None
 _GLOBAL_LOCK = threading.Lock()
 #: Caches registered with :func:`watch_cache` (kept here so registering imports nothing).
 _PENDING_CACHES: dict[str, Any] = {}
+#: Drift monitors registered with :func:`watch_drift` before the metrics were first used (weak references).
+_PENDING_DRIFT: dict[str, Callable[[], Any]] = {}
 
 
 def metrics() -> Telemetry:
@@ -199,6 +280,7 @@ def metrics() -> Telemetry:
             if _GLOBAL is None:
                 made = Telemetry()
                 made.caches.update(_PENDING_CACHES)
+                made.drift_monitors.update(_PENDING_DRIFT)
                 _GLOBAL = made
     return _GLOBAL
 
@@ -208,6 +290,15 @@ def watch_cache(cache: Any, name: str = "models") -> None:
     _PENDING_CACHES[name] = cache
     if _GLOBAL is not None:
         _GLOBAL.watch_cache(cache, name)
+
+
+def watch_drift(monitor: Any, name: str) -> None:
+    """Publish drift ``monitor``'s state in the process-wide metrics under ``monitor=name`` (weakly held;
+    cheap: nothing is imported until metrics are used). :class:`mmbench.monitor.DriftMonitor` calls it
+    when given a ``name``."""
+    _PENDING_DRIFT[name] = weakref.ref(monitor)
+    if _GLOBAL is not None:
+        _GLOBAL.watch_drift(monitor, name)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -170,6 +170,13 @@ def test_tests_are_deterministic_with_a_seed():
     (lambda: MMDDetector().fit(np.ones((3, 2, 2))), EmbeddingError, "reshape"),
     (lambda: KSDetector(pca_reference=np.ones((5, 3))).fit(np.ones((10, 4))), EmbeddingError, "dimension 3"),
     (lambda: KSDetector(pca_reference=np.ones((1, 3))), EmbeddingError, "at least 2"),
+    # the three bad inputs of the issue, with the hint's advice in the message
+    (lambda: KSDetector().fit(np.ones((1, 8))), EmbeddingError, "Collect at least 2 samples"),
+    (lambda: MMDDetector().fit(np.eye(6)).test(np.ones((4, 5))), EmbeddingError, "Embed the window with the same"),
+    (lambda: KSDetector().fit(np.eye(6)).test(np.full((4, 6), np.nan)), EmbeddingError, "Drop or re-embed"),
+    (lambda: DriftMonitor(KSDetector().fit(np.eye(6)), 10, alpha=0.0), InvalidInputError, "alarm level"),
+    (lambda: DriftMonitor(KSDetector().fit(np.eye(6)), 10, alpha="often"), InvalidInputError, "alarm level"),
+    (lambda: DriftMonitor(KSDetector().fit(np.eye(6)), 10, name=" "), InvalidInputError, "name"),
 ])
 def test_bad_inputs_raise_typed_errors_that_say_what_to_do(call, error, words):
     with pytest.raises(error) as info:
@@ -217,6 +224,65 @@ def test_online_monitor_patience_and_one_sample_updates():
     assert monitor.history[-1].drift and not monitor.alert  # one drifting window is not enough
     monitor.update(rng.normal(size=(50, 3)) + 2)
     assert monitor.alert and monitor.drift_started.window == 2
+
+
+class FixedPValues(KSDetector):
+    """A detector whose windows get the p-values of a script, in order (to test the alarm rule alone)."""
+
+    def __init__(self, p_values):
+        super().__init__()
+        self.p_values = list(p_values)
+
+    def _test(self, win, rng):
+        return self.p_values.pop(0), 0.0, {}
+
+
+def test_the_monitor_alarms_at_its_own_level_not_the_detectors():
+    from mmbench.monitor.online import ALARM_ALPHA
+
+    p = [0.5, 0.03, 0.2, 0.004, 0.3, 0.009, 0.008, 0.6]
+    monitor = DriftMonitor(FixedPValues(p).fit(np.eye(4)), window_size=2)
+    assert monitor.alpha == ALARM_ALPHA == 0.01 and monitor.detector.alpha == 0.05
+    monitor.update(np.zeros((16, 4)))
+    history = monitor.history
+    assert [r.result.drift for r in history] == [q < 0.05 for q in p]  # the detector's own test
+    assert [r.drift for r in history] == [q < 0.01 for q in p]  # the monitor's alarm rule
+    assert [r.alert for r in history] == [False, False, False, True, False, True, True, False]
+    assert monitor.first_alert_window() == 3 and monitor.first_alert_window(after=4) == 5
+    assert not monitor.alert and monitor.state()["alpha"] == 0.01 and monitor.state()["last_p_value"] == 0.6
+
+    patient = DriftMonitor(FixedPValues(p).fit(np.eye(4)), window_size=2, alpha=0.05, patience=2)
+    patient.update(np.zeros((16, 4)))
+    assert [r.alert for r in patient.history] == [False] * 6 + [True, False]  # windows 5 and 6 drift in a row
+    assert patient.first_alert_window() == 6
+    patient = DriftMonitor(FixedPValues(p[:7]).fit(np.eye(4)), window_size=2, alpha=0.05, patience=2)
+    patient.update(np.zeros((14, 4)))
+    assert patient.alert and patient.drift_started.window == 5 and patient.drift_started.sample == 10
+
+
+def test_alarm_rate_counts_windows_after_which_the_rule_alerts():
+    from mmbench.monitor.power import alarm_rate
+
+    p = [0.5, 0.03, 0.2, 0.004, 0.3, 0.009, 0.008, 0.6]
+    assert alarm_rate(p, 0.01) == 3 / 8
+    assert alarm_rate(p, 0.05) == 4 / 8
+    assert alarm_rate(p, 0.05, patience=2) == 1 / 8  # only window 6 follows a drifting window 5
+    assert alarm_rate(p, 0.01, patience=3) == 0.0
+    # independent windows, patience 2 at alpha 0.05: about alpha^2 = 0.0025
+    rng = np.random.default_rng(0)
+    assert alarm_rate(rng.random(200_000), 0.05, patience=2) == pytest.approx(0.0025, abs=0.0006)
+
+
+def test_stream_delay_uses_the_alarm_rule():
+    from mmbench.monitor.power import stream_delay
+
+    rng = np.random.default_rng(13)
+    det = KSDetector(n_components=4).fit(rng.normal(size=(1000, 4)))
+    before, after = rng.normal(size=(1000, 4)), rng.normal(size=(1000, 4)) + 0.6
+    row = stream_delay(det, before, after, window_size=100, shift_at=5, n_after=4, seed=0)
+    assert row["delay"] == 0 and row["first_alert"] == 5 and row["p_values_after"][0] < 0.01
+    late = stream_delay(det, before, after, window_size=100, shift_at=5, n_after=4, seed=0, patience=2)
+    assert late["delay"] == 1 and late["drift_started_window"] == 5  # alerts after the second window
 
 
 def test_online_monitor_is_thread_safe():
@@ -305,18 +371,55 @@ def test_small_drift_eval_on_the_tiny_clip_detects_palette_but_not_no_shift(tiny
     plan = DriftPlan(n_reference=300, n_pool=300, n_pool_none=300, n_train=200, max_mmd_reference=200,
                      window_sizes=(50, 200), reps={50: 10, 200: 10},
                      headline_window=200, n_headline=20, stream_window=100, shift_at=3, n_after=2, n_streams=1,
-                     shifts={"image": ("none", "palette")}, detectors=("ks", "mmd", "bbsd"))
+                     shifts={"image": ("none", "palette")}, detectors=("ks", "mmd", "bbsd"), alibi_windows=3)
     lines = []
     out = evaluate_drift(tiny_pipe, seed=123, plan=plan, log=lines.append)
     assert out["power"]["image/palette"]["ks"]["200"] >= 0.8
     assert out["power"]["image/none"]["ks"]["200"] <= 0.2
     assert out["false_alarm_rate"] <= 0.15 and out["power_at_200"] >= 0.8
     assert out["detection_delay"] <= 2 and out["primary_detector"] == "ks"
+    # the headline is the monitor's alarm rule; the same windows at alpha = 0.05 beside it
+    assert out["alarm_rule"]["alpha"] == 0.01 and out["alarm_rule"]["patience"] == 1
+    assert "below 0.01" in out["alarm_rule"]["rule"]
+    assert out["false_alarm_rate"] <= out["false_alarm_rate_at_alpha_05"]
+    assert out["power_at_200"] <= out["power_at_200_at_alpha_05"]
+    assert out["detection_delay_streams"]["alpha"] == 0.01
+    for shift, row in out["power"]["image/palette"].items():  # rates at 0.01 never exceed those at 0.05
+        assert all(out["power_at_alarm_alpha"]["image/palette"][shift][k] <= v for k, v in row.items())
+    alibi = out["alibi_detect"]
+    if alibi["available"]:  # the same KS test: every decision agrees
+        assert alibi["ks"]["agree_at_0.05"] == 1.0 and alibi["ks"]["max_abs_p_diff"] < 1e-6
+    else:
+        assert "alibi-detect not installed" in alibi["reason"] and "numpy<2" in alibi["reason"]
+        assert any("alibi-detect comparison skipped" in line for line in lines)
     assert out["zero_shot_accuracy"]["image/none"]["class"] >= 0.9
     assert set(out["false_alarm_by_detector"]) == {"ks", "mmd", "bbsd"}
     assert any("embedded 300 image samples" in line for line in lines)
     # each pool embedded once: reference, train (KS's PCA), none, palette and (for the headline) noise
     assert sum("embedded" in line for line in lines) == 5
+
+
+def test_alibi_detect_comparison_runs_the_same_ks_test_or_says_why_not(monkeypatch):
+    import importlib.util
+
+    from mmbench.monitor.compare_alibi import alibi_status, compare_with_alibi
+
+    rng = np.random.default_rng(21)
+    ks = KSDetector(n_components=4, pca_reference=rng.normal(size=(300, 6))).fit(rng.normal(size=(600, 6)))
+    windows = {"none": [rng.normal(size=(80, 6)) for _ in range(4)],
+               "shift": [rng.normal(size=(80, 6)) + 0.3 for _ in range(4)]}
+    out = compare_with_alibi(windows, ks=ks)
+    if alibi_status()["available"]:  # KSDrift on the same projection, Bonferroni: the very same test
+        assert out["ks"]["agree_at_0.05"] == out["ks"]["agree_at_0.01"] == 1.0
+        assert out["ks"]["max_abs_p_diff"] < 1e-9 and out["ks"]["by_condition"]["shift"]["rate_alibi_at_0.05"] > 0
+        assert out["ks"]["ms_per_window_alibi"] > 0 and out["ks"]["ms_per_window_mmbench"] > 0
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "alibi_detect" else real_find_spec(name, *a))
+    missing = compare_with_alibi(windows, ks=ks)
+    assert missing["available"] is False and missing["reason"].startswith("alibi-detect not installed")
+    assert "numpy<2" in missing["reason"] and "transformers<5" in missing["reason"]
+    assert "--no-deps" in missing["hint"] and "PYTHONPATH" in missing["hint"]
 
 
 def test_cli_has_the_drift_eval():

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import gradio as gr
@@ -197,6 +198,67 @@ def test_metrics_route_serves_the_text_format():
     assert "# TYPE mmbench_requests_total counter" in response.text
 
 
+# -- the drift monitor's gauges --------------------------------------------------------------------
+class _Clock:
+    def __init__(self):
+        self.now = 1_700_000_000.0
+
+    def __call__(self):
+        self.now += 10.0
+        return self.now
+
+
+def _drift_samples(text: str, monitor: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name.startswith("mmbench_drift") and s.labels.get("monitor") == monitor}
+
+
+def test_a_named_drift_monitor_is_served_at_metrics_alert_p_value_and_start_time():
+    import gc
+
+    import numpy as np
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from mmbench.monitor import DriftMonitor, KSDetector
+    from mmbench.ui.metrics_endpoint import add_metrics_route
+
+    app = FastAPI()
+    add_metrics_route(app)
+    client = TestClient(app)
+    rng = np.random.default_rng(0)
+    clock = _Clock()
+    monitor = DriftMonitor(KSDetector(n_components=4).fit(rng.normal(size=(800, 4))), window_size=100, clock=clock,
+                           name="test-images")
+    before = _drift_samples(client.get("/metrics").text, "test-images")
+    assert before["mmbench_drift_alert"] == 0 and before["mmbench_drift_windows_total"] == 0
+    assert before["mmbench_drift_started_timestamp_seconds"] == 0 and before["mmbench_drift_alpha"] == 0.01
+    assert "mmbench_drift_p_value" not in before  # no window tested yet: no p-value sample
+
+    monitor.update(rng.normal(size=(300, 4)))
+    calm = _drift_samples(client.get("/metrics").text, "test-images")
+    last = monitor.history[-1].result
+    assert calm["mmbench_drift_alert"] == 0 and calm["mmbench_drift_windows_total"] == 3
+    assert calm["mmbench_drift_p_value"] == pytest.approx(last.p_value) and last.p_value >= 0.01
+    assert calm["mmbench_drift_statistic"] == pytest.approx(last.statistic)
+
+    monitor.update(rng.normal(size=(200, 4)) + 1.0)  # two shifted windows
+    drifting = _drift_samples(client.get("/metrics").text, "test-images")
+    started = monitor.history[3]
+    assert drifting["mmbench_drift_alert"] == 1 and drifting["mmbench_drift_windows_drifted_total"] == 2
+    assert drifting["mmbench_drift_started_timestamp_seconds"] == started.time == 1_700_000_040.0
+    assert drifting["mmbench_drift_p_value"] < 0.01 and drifting["mmbench_drift_samples_total"] == 500
+
+    monitor.update(rng.normal(size=(100, 4)))  # back to normal: alert and start time clear
+    healed = _drift_samples(client.get("/metrics").text, "test-images")
+    assert healed["mmbench_drift_alert"] == 0 and healed["mmbench_drift_started_timestamp_seconds"] == 0
+    del monitor
+    gc.collect()
+    assert _drift_samples(client.get("/metrics").text, "test-images") == {}  # weakly held
+
+
 # -- a real Prometheus server scraping python app.py ---------------------------------------------
 def _get(url: str, timeout: float = 2.0) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -237,69 +299,119 @@ def _scalar(prometheus: str, promql: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-@pytest.mark.timeout(120)
-def test_a_real_prometheus_server_counts_the_requests_sent(tmp_path):
+@contextmanager
+def _prometheus(tmp_path: Path, target_port: int):
+    """A real Prometheus server on loopback scraping ``127.0.0.1:target_port/metrics`` every second
+    (job ``mmbench``); yields its base URL once it is ready, stops it afterwards."""
     binary = shutil.which("prometheus")
     if binary is None:
+        pytest.skip("the Prometheus server is not installed (Debian package 'prometheus': apt-get install prometheus)")
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+        "scrape_configs:\n  - job_name: mmbench\n    metrics_path: /metrics\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n")
+    prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_for(f"{url}/-/ready", prom, "prometheus", 20)
+        yield url
+    finally:
+        _stop(prom)
+
+
+def _wait_for_scrape_after(prometheus: str, moment: float, limit_s: float = 20) -> None:
+    """Wait until Prometheus has scraped the target after ``moment`` (seconds since the epoch)."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        last = _scalar(prometheus, 'max(timestamp(up{job="mmbench"}))')
+        if last is not None and last > moment + 0.1:
+            return
+        assert time.monotonic() < deadline, f"Prometheus did not scrape after {moment} (last {last})"
+        time.sleep(0.3)
+
+
+@pytest.mark.timeout(180)
+def test_a_real_prometheus_server_counts_the_requests_sent(tmp_path):
+    if shutil.which("prometheus") is None:
         pytest.skip("the Prometheus server is not installed (Debian package 'prometheus': apt-get install prometheus)")
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    app_port, prom_port = free_port(), free_port()
+    app_port = free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(app_port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "MMBENCH_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("PORT", None)
     app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-        "scrape_configs:\n  - job_name: mmbench\n    metrics_path: /metrics\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n")
-    prometheus = f"http://127.0.0.1:{prom_port}"
-    prom = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{prom_port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        _wait_for(f"http://127.0.0.1:{app_port}/metrics", app, "python app.py", 30)
-        _wait_for(f"{prometheus}/-/ready", prom, "prometheus", 20)
-
-        image = tmp_path / "red.png"
-        Image.new("RGB", (64, 64), (220, 30, 30)).save(image)
-        client = Client(f"http://127.0.0.1:{app_port}/", verbose=False)
-        n = 5
-        for i in range(n):
-            _, table, _ = client.predict(TINY, handle_file(str(image)), [], f"a red circle\nshape {i}",
-                                         api_name="/similarity")
-            assert table["model"] == "mmbench-tiny-clip"
-        with pytest.raises(Exception, match="Enter at least one text"):
-            client.predict(TINY, handle_file(str(image)), [], "", api_name="/similarity")
-        done = time.time()
-
-        # wait for a scrape that started after the last request
-        deadline = time.monotonic() + 20
-        while True:
-            last = _scalar(prometheus, 'max(timestamp(up{job="mmbench"}))')
-            if last is not None and last > done + 0.1:
-                break
-            assert time.monotonic() < deadline, f"Prometheus did not scrape after the requests (last {last})"
-            time.sleep(0.3)
-        assert _scalar(prometheus, 'up{job="mmbench"}') == 1
-        requests = _scalar(prometheus, f'sum(mmbench_requests_total{{task="{MATCHING}"}})')
-        assert requests == n, f"Prometheus counts {requests} {MATCHING} requests, {n} were sent"
-        labelled = _query(prometheus, f'mmbench_requests_total{{task="{MATCHING}"}}')
-        assert [r["metric"]["model"] for r in labelled] == ["mmbench-tiny-clip"]
-        assert [r["metric"]["tier"] for r in labelled] == ["offline"]
-        assert _scalar(prometheus, f'sum(mmbench_requests_total{{action="{SIMILARITY}"}})') == n + 1
-        errors = _scalar(prometheus, f'sum(mmbench_request_errors_total{{action="{SIMILARITY}"}}) by (error_type)')
-        assert errors == 1
-        assert _query(prometheus, "mmbench_request_errors_total")[0]["metric"]["error_type"] == "TextError"
-        latency = f'sum(mmbench_request_duration_seconds_count{{task="{MATCHING}"}})'
-        assert _scalar(prometheus, latency) == n
-        assert _scalar(prometheus, 'mmbench_model_cache_loads_total{cache="models"}') == 1
-        assert _scalar(prometheus, 'mmbench_model_cache_hits_total{cache="models"}') == n - 1
-        assert _scalar(prometheus, "sum(mmbench_requests_in_progress)") == 0
-        assert _scalar(prometheus, 'mmbench_queue_depth{queue="app"}') == 0
+        # (up to 45 s seen on a busy 2-core machine)
+        _wait_for(f"http://127.0.0.1:{app_port}/metrics", app, "python app.py", 60)
+        with _prometheus(tmp_path, app_port) as prometheus:
+            image = tmp_path / "red.png"
+            Image.new("RGB", (64, 64), (220, 30, 30)).save(image)
+            client = Client(f"http://127.0.0.1:{app_port}/", verbose=False)
+            n = 5
+            for i in range(n):
+                _, table, _ = client.predict(TINY, handle_file(str(image)), [], f"a red circle\nshape {i}",
+                                             api_name="/similarity")
+                assert table["model"] == "mmbench-tiny-clip"
+            with pytest.raises(Exception, match="Enter at least one text"):
+                client.predict(TINY, handle_file(str(image)), [], "", api_name="/similarity")
+            _wait_for_scrape_after(prometheus, time.time())  # a scrape that started after the last request
+            assert _scalar(prometheus, 'up{job="mmbench"}') == 1
+            requests = _scalar(prometheus, f'sum(mmbench_requests_total{{task="{MATCHING}"}})')
+            assert requests == n, f"Prometheus counts {requests} {MATCHING} requests, {n} were sent"
+            labelled = _query(prometheus, f'mmbench_requests_total{{task="{MATCHING}"}}')
+            assert [r["metric"]["model"] for r in labelled] == ["mmbench-tiny-clip"]
+            assert [r["metric"]["tier"] for r in labelled] == ["offline"]
+            assert _scalar(prometheus, f'sum(mmbench_requests_total{{action="{SIMILARITY}"}})') == n + 1
+            errors = _scalar(prometheus, f'sum(mmbench_request_errors_total{{action="{SIMILARITY}"}}) by (error_type)')
+            assert errors == 1
+            assert _query(prometheus, "mmbench_request_errors_total")[0]["metric"]["error_type"] == "TextError"
+            latency = f'sum(mmbench_request_duration_seconds_count{{task="{MATCHING}"}})'
+            assert _scalar(prometheus, latency) == n
+            assert _scalar(prometheus, 'mmbench_model_cache_loads_total{cache="models"}') == 1
+            assert _scalar(prometheus, 'mmbench_model_cache_hits_total{cache="models"}') == n - 1
+            assert _scalar(prometheus, "sum(mmbench_requests_in_progress)") == 0
+            assert _scalar(prometheus, 'mmbench_queue_depth{queue="app"}') == 0
     finally:
-        _stop(prom)
         _stop(app)
+
+
+@pytest.mark.timeout(60)
+def test_prometheus_reads_the_drift_alert_and_when_the_drift_started(tmp_path):
+    """PromQL on the drift gauges: the alert, the p-value below the alarm level, the start time."""
+    import numpy as np
+    from prometheus_client import start_http_server
+
+    from mmbench.monitor import DriftMonitor, KSDetector
+
+    rng = np.random.default_rng(1)
+    monitor = DriftMonitor(KSDetector(n_components=4).fit(rng.normal(size=(800, 4))), window_size=100,
+                           name="promql-images")
+    monitor.update(rng.normal(size=(200, 4)))
+    monitor.update(rng.normal(size=(100, 4)) + 1.0)
+    assert monitor.alert
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=telemetry.metrics().registry)
+    try:
+        with _prometheus(tmp_path, port) as prometheus:
+            _wait_for_scrape_after(prometheus, time.time())
+            selector = '{job="mmbench", monitor="promql-images"}'
+            assert _scalar(prometheus, f"mmbench_drift_alert{selector}") == 1
+            started = _scalar(prometheus, f"mmbench_drift_started_timestamp_seconds{selector}")
+            assert started == pytest.approx(monitor.drift_started.time, abs=1e-3)
+            assert monitor.drift_started.window == 2
+            below = _query(prometheus, f"mmbench_drift_p_value{selector} < on(monitor) mmbench_drift_alpha{selector}")
+            assert len(below) == 1 and float(below[0]["value"][1]) < 0.01
+            assert _scalar(prometheus, f"mmbench_drift_windows_drifted_total{selector}") == 1
+            alerting = _query(prometheus, 'mmbench_drift_alert{monitor="promql-images"} == 1')
+            assert [r["metric"]["method"] for r in alerting] == ["ks"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -15,9 +15,9 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .detectors import Detector
-from .online import DriftMonitor
+from .online import ALARM_ALPHA, DriftMonitor
 
-__all__ = ["draw_windows", "rejection_rates", "stream_delay"]
+__all__ = ["alarm_rate", "draw_windows", "rejection_rates", "stream_delay"]
 
 
 def draw_windows(n_pool: int, size: int, reps: int, seed: int | Sequence[int]) -> list[np.ndarray]:
@@ -28,10 +28,25 @@ def draw_windows(n_pool: int, size: int, reps: int, seed: int | Sequence[int]) -
     return [rng.choice(n_pool, size, replace=False) for _ in range(reps)]
 
 
+def alarm_rate(p_values: Sequence[float], alpha: float, patience: int = 1) -> float:
+    """Share of windows after which a monitor with alarm level ``alpha`` and ``patience`` alerts, the
+    windows taken in the given order as a stream: window ``i`` alerts when windows ``i - patience + 1 .. i``
+    all have ``p < alpha`` (with ``patience=1``, the share of p-values below ``alpha``)."""
+    flags = np.asarray(p_values, float) < alpha
+    if not len(flags):
+        return float("nan")
+    run, alerts = 0, 0
+    for flag in flags:
+        run = run + 1 if flag else 0
+        alerts += run >= patience
+    return alerts / len(flags)
+
+
 def rejection_rates(detectors: Mapping[str, Detector], pool: np.ndarray, windows: Sequence[np.ndarray],
-                    tick: Callable[[], None] | None = None) -> dict[str, dict[str, float]]:
-    """Share of ``windows`` (index arrays into ``pool``) each detector flags: the power under a shift,
-    the false-alarm rate without one. Every detector sees the same windows."""
+                    tick: Callable[[], None] | None = None) -> dict[str, dict]:
+    """Share of ``windows`` (index arrays into ``pool``) each detector flags at its own alpha (``rate``):
+    the power under a shift, the false-alarm rate without one; with every window's ``p_values`` (for
+    rates at other levels, :func:`alarm_rate`). Every detector sees the same windows."""
     import time
 
     out = {}
@@ -46,19 +61,21 @@ def rejection_rates(detectors: Mapping[str, Detector], pool: np.ndarray, windows
                 tick()
         out[name] = {"rate": float(np.mean(flags)) if flags else float("nan"),
                      "median_p": float(np.median(pvals)) if pvals else float("nan"), "n_windows": len(flags),
-                     "seconds": time.perf_counter() - started}
+                     "p_values": pvals, "seconds": time.perf_counter() - started}
     return out
 
 
 def stream_delay(detector: Detector, before: np.ndarray, after: np.ndarray, *, window_size: int, shift_at: int,
-                 n_after: int, seed: int | Sequence[int], patience: int = 1) -> dict:
+                 n_after: int, seed: int | Sequence[int], alpha: float = ALARM_ALPHA, patience: int = 1) -> dict:
     """Stream ``shift_at`` windows from ``before`` then ``n_after`` windows from ``after`` through a
-    :class:`DriftMonitor` (tumbling windows of ``window_size``); each pool is streamed in a random order
-    without repeats until it runs out. Returns the first alert window at or after the shift, the delay
-    ``first - shift_at`` in windows (None when no window after the shift drifted), the monitor's
-    ``drift_started`` window at the end, and the false alarms before the shift."""
+    :class:`DriftMonitor` (tumbling windows of ``window_size``, alarm level ``alpha``, ``patience``); each
+    pool is streamed in a random order without repeats until it runs out. Returns the first window at or
+    after the shift after which the monitor alerts, the delay ``first - shift_at`` in windows (None when
+    it never alerted within the ``n_after`` shifted windows), the monitor's ``drift_started`` window at
+    the end, and the false alarms before the shift: windows after which the monitor alerted
+    (``false_alerts_before``) and windows below ``alpha`` (``false_alarms_before``)."""
     rng = np.random.default_rng(seed)
-    monitor = DriftMonitor(detector, window_size, patience=patience)
+    monitor = DriftMonitor(detector, window_size, alpha=alpha, patience=patience)
 
     def chunks(pool: np.ndarray, n_windows: int):
         order = np.concatenate([rng.permutation(len(pool)) for _ in range(-(-n_windows * window_size // len(pool)))])
@@ -72,9 +89,11 @@ def stream_delay(detector: Detector, before: np.ndarray, after: np.ndarray, *, w
         if monitor.alert:
             break
     history = monitor.history
-    first = monitor.first_drift_window(after=shift_at)
+    first = monitor.first_alert_window(after=shift_at)
     started = monitor.drift_started
     return {"shift_at": shift_at, "first_alert": first, "delay": None if first is None else first - shift_at,
             "drift_started_window": None if started is None else started.window,
             "false_alarms_before": sum(r.drift for r in history if r.window < shift_at),
+            "false_alerts_before": sum(r.alert for r in history if r.window < shift_at),
+            "p_values_after": [round(r.result.p_value, 6) for r in history if r.window >= shift_at],
             "windows": len(history)}
