@@ -1,9 +1,11 @@
 """``compress(pipe, method)``: one entry point over the compression techniques.
 
-Every method returns a :class:`CompressedModel` whose ``pipeline`` is a matching pipeline of the
-same class as ``pipe`` over the compressed backend, so the same evaluation code
-(:func:`mmbench.eval.matching.evaluate_matching`, ``zero_shot_classify_batch``...) scores it.
-"""
+Every method returns a :class:`CompressedModel` whose ``pipeline`` is a pipeline of the same class
+as ``pipe`` over the compressed backend, so the same evaluation code scores it
+(:func:`mmbench.eval.matching.evaluate_matching`, ``zero_shot_classify_batch``, ``embed``,
+``probabilities``...). CLIPs go through the dual-encoder path here (two ONNX towers); the other
+families through :mod:`.targets`, faster-whisper through :mod:`.ct2`, pruning through :mod:`.pruning`.
+A fusion-lab model has no pipeline: its ``CompressedModel.backend`` is the compressed model."""
 
 from __future__ import annotations
 
@@ -15,17 +17,23 @@ from typing import Any
 
 from ..errors import CompressionError, UnknownMethodError
 from .onnx_runtime import OnnxBackend, export_towers, quantize_int8
-from .torch_methods import TorchCompressedBackend, dual_encoder_model, half_precision, int8_dynamic
+from .torch_methods import TorchCompressedBackend, dual_encoder_model, half_precision, int8_dynamic, torchao_int8
 
 #: method name -> what it does (shown by the benchmark and in errors).
 METHODS: dict[str, str] = {
     "fp32": "the original float32 PyTorch model (the reference row)",
     "float16": "float16 copy of every weight (PyTorch)",
     "bfloat16": "bfloat16 copy of every weight (PyTorch)",
-    "int8-dynamic": "dynamic int8 quantization of nn.Linear (torch.ao.quantization.quantize_dynamic)",
-    "onnx": "image and text towers exported to ONNX, run by ONNX Runtime (CPU provider, float32)",
-    "onnx-int8": "the ONNX towers quantized to dynamic int8 by onnxruntime.quantization, run by ONNX Runtime",
+    "int8-dynamic": "dynamic int8 quantization of nn.Linear (torch.ao.quantization.quantize_dynamic); "
+                    "CTranslate2 int8 for faster-whisper models",
+    "torchao-int8": "weight-only int8 of nn.Linear (torchao Int8WeightOnlyConfig; eager PyTorch)",
+    "onnx": "exported to ONNX, run by ONNX Runtime (CPU provider, float32, every graph optimisation)",
+    "onnx-int8": "the ONNX export quantized to dynamic int8 by onnxruntime.quantization, run by ONNX Runtime",
+    "prune-magnitude": "global L1 magnitude pruning of every nn.Linear (amount=0.5) + a short fine-tune (tiny CLIP)",
+    "prune-structured": "structured pruning of MLP hidden units (amount=0.5) + a short fine-tune (tiny CLIP)",
     "distilled": "the distilled student (knowledge distillation on the procedural world, mmbench train tiny-clip-student)",
+    "ct2-float32": "CTranslate2 float32 (faster-whisper models; the same as fp32 there)",
+    "ct2-int8": "CTranslate2 int8 weights and on-the-fly int8 activations (faster-whisper models)",
 }
 
 #: teacher registry row -> the registry row of its distilled student (the ``"distilled"`` method loads it).
@@ -87,49 +95,85 @@ def _distilled(pipe: Any) -> Any:
     return TorchCompressedBackend(dual_encoder_model(sb), sb, sb.dtype, METHODS["distilled"])
 
 
-def compress(pipe: Any, method: str, *, folder: str | Path | None = None, threads: int | None = None) -> CompressedModel:
-    """Compress the model of an image-text matching pipeline ``pipe`` with ``method``.
+def compress(pipe: Any, method: str, *, folder: str | Path | None = None, threads: int | None = None,
+             **options: Any) -> CompressedModel:
+    """Compress the model of ``pipe`` with ``method``.
 
     Args:
-        pipe: a loaded matching pipeline, e.g.
-            ``mmbench.pipeline("image-text-matching", model="mmbench-tiny-clip", device="cpu")``.
-        method: one of :data:`METHODS` (``"fp32"``, ``"float16"``, ``"bfloat16"``, ``"int8-dynamic"``,
-            ``"onnx"``, ``"onnx-int8"``, ``"distilled"``: the student of :data:`DISTILLED_STUDENTS` trained
-        by ``mmbench train tiny-clip-student``, loaded from its registry row, not trained here).
+        pipe: a loaded pipeline, e.g. ``mmbench.pipeline("image-text-matching", model="mmbench-tiny-clip",
+            device="cpu")`` (CLIPs with ``encode_image``/``encode_text``), a sentence-embedding,
+            EfficientNet-Lite or tiny-video pipeline (:data:`mmbench.compress.targets.TARGETS`), a
+            faster-whisper speech pipeline (``fp32``/``ct2-float32``, ``int8-dynamic``/``ct2-int8``),
+            or a trained fusion-lab model (a ``FusionModel``; the result's ``backend`` is the model).
+        method: one of :data:`METHODS`. ``"distilled"`` loads the student of :data:`DISTILLED_STUDENTS`
+            (trained by ``mmbench train tiny-clip-student``, not here); the ``prune-*`` methods fine-tune.
         folder: where the files go (a new temporary folder when omitted).
-        threads: ONNX Runtime intra-op threads (default: ``torch.get_num_threads()``).
+        threads: ONNX Runtime intra-op threads and CTranslate2 threads (default: ``torch.get_num_threads()``).
+        options: ``amount`` (pruned share, default 0.5), ``finetune_steps`` (default 100),
+            ``batch_size`` (default 32) and ``log`` (a progress callback) for the ``prune-*`` methods.
 
     Raises:
         UnknownMethodError: ``method`` is not in :data:`METHODS`.
         CompressionError: the model cannot be compressed that way (e.g. an operator has no ONNX
-            translation); the hint says what to use instead.
-        DependencyError: ``onnx``/``onnxruntime`` is not installed.
+            translation, or the method does not apply to the model); the hint says what to use instead.
+        DependencyError: ``onnx``/``onnxruntime``/``torchao`` is not installed.
     """
+    from .ct2 import ct2_backend, is_ct2_pipeline
+    from .targets import compress_network, is_fusion_model
+
     if method not in METHODS:
         raise UnknownMethodError(f"Unknown compression method {method!r}.",
                                  hint=f"Use one of: {', '.join(METHODS)}.")
+    unknown = set(options) - {"amount", "finetune_steps", "batch_size", "log"}
+    if unknown or (options and not method.startswith("prune-")):
+        raise CompressionError(f"Options {sorted(options)} do not apply to the {method!r} method.",
+                               hint="amount=, finetune_steps=, batch_size= and log= are for prune-magnitude "
+                                    "and prune-structured.")
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix=f"mmbench-{method}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if is_fusion_model(pipe):
+        model, files = compress_network(pipe, method, folder, threads)
+        return CompressedModel(method, model, None, files, sum(f.stat().st_size for f in files))
     backend = getattr(pipe, "backend", None)
     if backend is None:
         raise CompressionError(f"{pipe!r} is not a loaded mmbench pipeline.",
-                               hint="Pass the object returned by mmbench.pipeline('image-text-matching', ...).")
-    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix=f"mmbench-{method}-"))
-    folder.mkdir(parents=True, exist_ok=True)
+                               hint="Pass the object returned by mmbench.pipeline(...), e.g. "
+                                    "mmbench.pipeline('image-text-matching', model='mmbench-tiny-clip').")
+    if is_ct2_pipeline(pipe):
+        new: Any = ct2_backend(pipe, method, threads)
+        files = sorted(Path(new.path).glob("*.bin"))
+    elif getattr(getattr(pipe, "spec", None), "task", None) != "image-text-matching":
+        new, files = compress_network(pipe, method, folder, threads)
+    else:
+        new, files = _dual_encoder(pipe, backend, method, folder, threads, options)
+    spec = dataclasses.replace(pipe.spec, name=f"{pipe.spec.name}+{method}")
+    wrapped = type(pipe)(new, spec, getattr(pipe, "notice", ""))
+    return CompressedModel(method, new, wrapped, files, sum(f.stat().st_size for f in files))
+
+
+def _dual_encoder(pipe: Any, backend: Any, method: str, folder: Path, threads: int | None,
+                  options: dict) -> tuple[Any, list[Path]]:
+    """The tiny CLIP (or another PyTorch CLIP) path: two towers, the matching head kept by PyTorch methods."""
     if method in ("onnx", "onnx-int8"):
         paths = export_towers(backend, folder)
         if method == "onnx-int8":
             paths = quantize_int8(paths, folder)
-        new: Any = OnnxBackend(paths, backend, METHODS[method], threads=threads)
-        files = list(paths.values())
+        return OnnxBackend(paths, backend, METHODS[method], threads=threads), list(paths.values())
+    if method == "distilled":
+        new = _distilled(pipe)
+    elif method == "fp32":
+        new = TorchCompressedBackend(dual_encoder_model(backend), backend, backend.dtype, METHODS[method])
+    elif method == "int8-dynamic":
+        new = int8_dynamic(backend)
+    elif method == "torchao-int8":
+        new = torchao_int8(backend)
+    elif method.startswith("prune-"):
+        from .pruning import prune_backend
+
+        new = prune_backend(backend, method, **options)
+    elif method in ("float16", "bfloat16"):
+        new = half_precision(backend, method)
     else:
-        if method == "distilled":
-            new = _distilled(pipe)
-        elif method == "fp32":
-            new = TorchCompressedBackend(dual_encoder_model(backend), backend, backend.dtype, METHODS[method])
-        elif method == "int8-dynamic":
-            new = int8_dynamic(backend)
-        else:
-            new = half_precision(backend, method)
-        files = [_save_torch(new.model, folder)]
-    spec = dataclasses.replace(pipe.spec, name=f"{pipe.spec.name}+{method}")
-    wrapped = type(pipe)(new, spec, getattr(pipe, "notice", ""))
-    return CompressedModel(method, new, wrapped, files, sum(f.stat().st_size for f in files))
+        raise CompressionError(f"The method {method!r} does not apply to '{pipe.spec.name}'.",
+                               hint="ct2-* methods are for faster-whisper speech models.")
+    return new, [_save_torch(new.model, folder)]

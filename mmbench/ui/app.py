@@ -20,6 +20,8 @@ from .audio_tab import build_audio_tab
 from .captioning_tab import TAB_TITLE as CAPTIONING_TITLE
 from .captioning_tab import build_captioning_tab
 from .common import TabParts
+from .compression_tab import TAB_TITLE as COMPRESSION_TITLE
+from .compression_tab import build_compression_tab
 from .explain_panel import TAB_TITLE as EXPLAIN_TITLE
 from .explain_panel import build_explain_tab
 from .fusion_tab import TAB_TITLE as FUSION_TITLE
@@ -27,6 +29,8 @@ from .fusion_tab import build_fusion_tab
 from .matching_tab import TAB_TITLE as MATCHING_TITLE
 from .matching_tab import build_matching_tab
 from .metrics_endpoint import serve
+from .monitoring_tab import TAB_TITLE as MONITORING_TITLE
+from .monitoring_tab import build_monitoring_tab
 from .speech_tab import TAB_TITLE as SPEECH_TITLE
 from .speech_tab import build_speech_tab
 from .text_to_image_tab import TAB_TITLE as TEXT_TO_IMAGE_TITLE
@@ -56,6 +60,8 @@ TABS: list[TabSpec] = [
     TabSpec(TEXT_TO_IMAGE_TITLE, "text-to-image", build_text_to_image_tab),
     TabSpec(VIDEO_TITLE, "video", build_video_tab),
     TabSpec(AUDIO_TITLE, "audio", build_audio_tab),
+    TabSpec(MONITORING_TITLE, "monitoring", build_monitoring_tab),
+    TabSpec(COMPRESSION_TITLE, "compression", build_compression_tab),
 ]
 
 #: Upload limit per file (Gradio refuses larger uploads before they reach a handler).
