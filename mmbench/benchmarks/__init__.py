@@ -7,8 +7,9 @@ a table on stderr, the result returned) and ``main(argv) -> dict`` (the two toge
 
 from __future__ import annotations
 
-from . import compress, explain, fusion, matching, retrieval, speech, text_to_image, video
+from . import compress, explain, fusion, matching, retrieval, serve, speech, text_to_image, video
 
 #: ``mmbench bench NAME`` -> the benchmark's module.
 BENCHMARKS = {"matching": matching, "retrieval": retrieval, "fusion": fusion, "explain": explain, "speech": speech,
-              "video": video, "text-to-image": text_to_image, "compress": compress}
+              "video": video, "text-to-image": text_to_image, "compress": compress,
+              "serve": serve}
