@@ -158,7 +158,6 @@ def test_a_killed_replica_loses_no_request_and_is_replaced(client, runner, local
     big_answers: dict[int, tuple[int, object]] = {}
     done_after_kill = [0]
     killed = threading.Event()
-    retried_before = runner.retried
 
     def load(worker: int) -> None:
         for i in range(worker, n_requests, n_threads):
@@ -199,7 +198,6 @@ def test_a_killed_replica_loses_no_request_and_is_replaced(client, runner, local
     # Requests that were running on the killed replica are sent again (runner.retried counts them);
     # whether any was in flight at the instant of the kill depends on scheduling, so the test asserts
     # the outcome (nothing lost, every answer right) rather than the count.
-    assert runner.retried - retried_before >= 0
     deadline = time.time() + 120
     while _replicas(app, deployment).get("RUNNING") != 2 and time.time() < deadline:
         time.sleep(0.5)
