@@ -205,7 +205,7 @@ def test_a_killed_replica_loses_no_request_and_is_replaced(client, runner, local
     names = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
     assert victim["name"] not in names  # a new replica, not the old one back
     print(f"fault test: lost=0 of {n_requests + len(big)}, {done_after_kill[0]} answered after the kill, "
-          f"{resent} resent")
+          f"{runner.retried} resent in all")
 
 
 def test_serve_config_yaml_parses_and_builds_the_application():
