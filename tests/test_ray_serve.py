@@ -208,6 +208,40 @@ def test_a_killed_replica_loses_no_request_and_is_replaced(client, runner, local
           f"{runner.retried} resent in all")
 
 
+def test_run_batched_gives_each_request_what_its_endpoint_gives_alone(local_pipe):
+    """Record, batch, replay (no cluster): one pipeline call per method for all requests, answers equal
+    to the endpoint run alone, and a bad input fails only its own request, with the library's error."""
+    from mmbench.errors import TextError
+    from mmbench.serve.batching import run_batched
+
+    calls: list[int] = []
+    real = type(local_pipe).embed_texts
+
+    class Counting(type(local_pipe)):
+        def embed_texts(self, texts, batch_size=None):
+            calls.append(len(texts))
+            return real(self, texts, batch_size)
+
+    pipe = Counting(local_pipe.backend, local_pipe.spec)
+    requests = [(ENDPOINTS["matching.similarity"], pipe, {"images": [_image(1)], "texts": TEXTS[:2]}),
+                (ENDPOINTS["matching.embed"], pipe, {"texts": TEXTS}),
+                (ENDPOINTS["matching.zero-shot"], pipe, {"image": _image(2), "labels": ["circle", "square"]}),
+                (ENDPOINTS["matching.similarity"], pipe, {"images": [_image(3)], "texts": ["a red circle", "  "]})]
+    outcomes = run_batched(requests)
+    assert calls[0] == 2 + 4 + 2 * 3  # the first call held every request's texts (zero-shot: 2 labels x 3 templates)
+    for (endpoint, _, inputs), (status, value) in zip(requests[:3], outcomes[:3]):
+        alone = endpoint.run(local_pipe, **inputs)
+        assert status == "ok" and value.keys() == alone.keys()
+        for key in ("similarity", "probs", "text_embeddings"):
+            if key in alone:
+                np.testing.assert_allclose(value[key], alone[key], atol=1e-5)
+        if "scores" in alone:
+            assert value["top"] == alone["top"]
+            np.testing.assert_allclose(list(value["scores"].values()), list(alone["scores"].values()), atol=1e-5)
+    status, err = outcomes[3]
+    assert status == "error" and isinstance(err, TextError) and "empty" in str(err).lower()
+
+
 def test_serve_config_yaml_parses_and_builds_the_application():
     import yaml
     from ray.serve.deployment import Application

@@ -12,8 +12,10 @@ phase is bounded by a request count and ``--max-seconds``:
    Embeddings deployment, one replica with all CPUs, batching on).
 4. **batching**: the embedding endpoint (``--embed``: ``text`` = ``/v1/text/embed`` with MiniLM,
    ``clip-text``/``clip-image`` = ``/v1/matching/embed`` with tiny CLIP), ``--clients`` concurrent
-   clients, one distinct item per request, against that replica with batching and again unbatched
-   (a fresh server): ``batching_speedup`` = batched / unbatched throughput.
+   clients, one distinct item (a 3-6-word query) per request, against that replica with batching and
+   again unbatched (a fresh server, same replica settings): ``batching_speedup`` = batched /
+   unbatched throughput. Single queries often run faster on one torch thread, so the unbatched
+   replica is also measured with ``--baseline-threads`` (``speedup_vs_best_unbatched``).
 
 A table goes to stderr; the last line of stdout is one JSON object (``overhead_ms``,
 ``batching_speedup``, per mode ``throughput_rps``, ``p50_ms``, ``p95_ms``, ``p99_ms``).
@@ -29,7 +31,7 @@ import json
 import os
 import statistics
 import time
-from typing import Any
+from typing import Any, Sequence
 
 from .common import log, parse_and_run
 from .loadgen import Connection, Server, dumps, load, percentiles
@@ -56,19 +58,20 @@ def _png_b64(seed: int, size: int) -> tuple[Any, str]:
     return image, base64.b64encode(buf.getvalue()).decode()
 
 
-def _sentence(i: int) -> str:
+def query(i: int, words: tuple[int, int] = (3, 6)) -> str:
+    """Search-style query ``i``: ``words[0]`` to ``words[1]`` words (deterministic)."""
     import numpy as np
 
     rng = np.random.default_rng(1000 + i)
-    return " ".join(rng.choice(_WORDS, int(rng.integers(6, 11))))
+    return " ".join(rng.choice(_WORDS, int(rng.integers(words[0], words[1] + 1))))
 
 
-def embed_body(kind: str, i: int, image_size: int) -> bytes:
-    """The JSON body of embedding request ``i``: one distinct text or image."""
+def embed_body(kind: str, i: int, image_size: int, words: tuple[int, int] = (3, 6)) -> bytes:
+    """The JSON body of embedding request ``i``: one distinct text (a query) or image."""
     if kind == "text":
-        return dumps({"texts": [_sentence(i)]})
+        return dumps({"texts": [query(i, words)]})
     if kind == "clip-text":
-        return dumps({"texts": [_sentence(i)], "model": MODEL})
+        return dumps({"texts": [query(i, words)], "model": MODEL})
     return dumps({"images": [_png_b64(i, image_size)[1]], "model": MODEL})
 
 
@@ -123,10 +126,10 @@ def _serving_phase(server: Server, name: str, raw_call: Any, expected: Any, body
 
 
 def _embedding_load(port: int, kind: str, *, clients: int, requests: int, max_seconds: float,
-                    image_size: int, label: str) -> dict[str, Any]:
+                    image_size: int, words: tuple[int, int], label: str) -> dict[str, Any]:
     """``requests`` embedding requests (one distinct item each) from ``clients`` clients, after a warm-up."""
     path = EMBED_ENDPOINTS[kind][0]
-    bodies = [embed_body(kind, i, image_size) for i in range(requests + 2 * clients)]
+    bodies = [embed_body(kind, i, image_size, words) for i in range(requests + 2 * clients)]
     load(port, path, lambda i: bodies[requests + i], clients=clients, requests=2 * clients)  # warm up
     res = load(port, path, lambda i: bodies[i], clients=clients, requests=requests, max_seconds=max_seconds)
     out = res.summary()
@@ -143,25 +146,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-seconds", type=float, help="time cap per load phase (default 60)")
     parser.add_argument("--embed", choices=sorted(EMBED_ENDPOINTS), help="embedding endpoint of the batching bar")
     parser.add_argument("--max-batch-size", type=int, help="Ray Serve batch size (default 32)")
-    parser.add_argument("--batch-wait-ms", type=float, help="Ray Serve batch wait timeout in ms (default 10)")
-    parser.add_argument("--threads", type=int, help="torch threads of the raw call, `mmbench serve` and the Ray "
-                                                   "replica (default: all CPUs)")
+    parser.add_argument("--batch-wait-ms", type=float, help="Ray Serve batch wait timeout in ms (default 50)")
+    parser.add_argument("--threads", type=int, help="torch threads of the raw call and `mmbench serve` (default 1: "
+                                                   "the other cores serve HTTP)")
+    parser.add_argument("--replica-threads", type=int, help="torch threads of the Ray replica (default: all CPUs)")
+    parser.add_argument("--baseline-threads", type=int,
+                        help="also measure the unbatched replica with this many torch threads and report "
+                             "speedup_vs_best_unbatched (default 1; 0: skip)")
     parser.add_argument("--image-size", type=int, help="side of the test images (default 64)")
+    parser.add_argument("--words", type=int, nargs=2, metavar=("MIN", "MAX"),
+                        help="words per embedding query (default 3 6: search queries)")
     parser.add_argument("--skip-ray", action="store_true", help="raw and `mmbench serve` only")
     parser.add_argument("--skip-serve", action="store_true", help="raw and Ray Serve only")
 
 
 def run(*, clients: int = 32, requests: int = 300, latency_requests: int = 100, max_seconds: float = 60.0,
-        embed: str = "text", max_batch_size: int = 32, batch_wait_ms: float = 10.0, threads: int | None = None,
-        image_size: int = 64, skip_ray: bool = False, skip_serve: bool = False) -> dict:
+        embed: str = "text", max_batch_size: int = 32, batch_wait_ms: float = 50.0, threads: int = 1,
+        replica_threads: int | None = None, baseline_threads: int = 1,
+        image_size: int = 64, words: Sequence[int] = (3, 6), skip_ray: bool = False, skip_serve: bool = False) -> dict:
     """Raw call, ``mmbench serve`` and Ray Serve (see the module docstring); returns the JSON result."""
     import torch
 
     from ..loading import pipeline
 
     cpus = os.cpu_count() or 1
-    threads = threads or cpus
-    torch.set_num_threads(threads)  # the raw side, `mmbench serve` (OMP_NUM_THREADS) and the Ray replica alike
+    replica_threads = replica_threads or cpus  # the replica owns the machine's CPUs (num_cpus = all)
+    torch.set_num_threads(threads)  # the raw side and `mmbench serve` (OMP_NUM_THREADS) alike
     pipe = pipeline("image-text-matching", model=MODEL, fallback=False, cache=False)
     image, b64 = _png_b64(0, image_size)
     body = dumps({"images": [b64], "texts": TEXTS, "model": MODEL})
@@ -189,36 +199,48 @@ def run(*, clients: int = 32, requests: int = 300, latency_requests: int = 100, 
     if not skip_ray:
         path, embed_model = EMBED_ENDPOINTS[embed]
         embedding = {"endpoint": path, "kind": embed, "model": embed_model, "max_batch_size": max_batch_size,
-                     "batch_wait_ms": batch_wait_ms, "replica_threads": threads}
-        phase = {"clients": clients, "requests": requests, "max_seconds": max_seconds, "image_size": image_size}
+                     "batch_wait_ms": batch_wait_ms, "replica_threads": replica_threads,
+                     "items": f"one {'image' if embed == 'clip-image' else f'{words[0]}-{words[1]} word query'} "
+                              "per request"}
+        phase = {"clients": clients, "requests": requests, "max_seconds": max_seconds, "image_size": image_size,
+                 "words": (int(words[0]), int(words[1]))}
         ray_args = ["--ray", "--max-concurrency", str(4 * clients), "--max-queue", str(8 * clients)]
-        with Server(ray_args, env=_ray_env(cpus, threads, True, max_batch_size, batch_wait_ms)) as srv:
+        with Server(ray_args, env=_ray_env(cpus, replica_threads, True, max_batch_size, batch_wait_ms)) as srv:
             modes["ray"] = _serving_phase(srv, "ray serve", raw_call, expected, body, **common)
             embedding["batched"] = _embedding_load(srv.port, embed, label="Ray Serve batching", **phase)
-        with Server(ray_args, env=_ray_env(cpus, threads, False, max_batch_size, batch_wait_ms)) as srv:
+        with Server(ray_args, env=_ray_env(cpus, replica_threads, False, max_batch_size, batch_wait_ms)) as srv:
             embedding["unbatched"] = _embedding_load(srv.port, embed, label="one unbatched replica", **phase)
         unbatched = embedding["unbatched"]["throughput_rps"]
         embedding["batching_speedup"] = round(embedding["batched"]["throughput_rps"] / unbatched, 2) if unbatched else None
+        if baseline_threads and baseline_threads != replica_threads:  # the unbatched replica at its own best setting
+            with Server(ray_args, env=_ray_env(cpus, baseline_threads, False, max_batch_size, batch_wait_ms)) as srv:
+                embedding["unbatched_baseline_threads"] = _embedding_load(
+                    srv.port, embed, label=f"one unbatched replica, {baseline_threads} torch thread(s)", **phase)
+            best = max(unbatched, embedding["unbatched_baseline_threads"]["throughput_rps"])
+            embedding["speedup_vs_best_unbatched"] = round(embedding["batched"]["throughput_rps"] / best, 2) if best else None
 
     log(f"\n{'mode':<8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'ok':>5} {'failed':>6}")
     for name, m in modes.items():
         log(f"{name:<8} {m['throughput_rps']:>8.1f} {m['p50_ms']:>8.2f} {m['p95_ms']:>8.2f} {m['p99_ms']:>8.2f} "
             f"{m.get('ok', len(raw_ms)):>5} {m.get('failed', 0):>6}")
-    for name in ("batched", "unbatched"):
+    for name, label in (("batched", "emb-batch"), ("unbatched", "emb-unbat"), ("unbatched_baseline_threads", "emb-unb-b")):
         if name in embedding:
             m = embedding[name]
-            log(f"{'emb-' + name[:5]:<8} {m['throughput_rps']:>8.1f} {m['p50_ms']:>8.2f} {m['p95_ms']:>8.2f} "
+            log(f"{label:<8} {m['throughput_rps']:>8.1f} {m['p50_ms']:>8.2f} {m['p95_ms']:>8.2f} "
                 f"{m['p99_ms']:>8.2f} {m['ok']:>5} {m['failed']:>6}")
     overhead = modes.get("serve", {}).get("overhead_ms")
     speedup = embedding.get("batching_speedup")
     log(f"overhead_ms = {overhead} (bar <= 5); batching_speedup = {speedup} (bar >= 3; {embed} embeddings, "
-        f"{embedding.get('model')})")
+        f"{embedding.get('model')}, replica threads {replica_threads} both ways"
+        + (f"; vs the best unbatched replica: {embedding['speedup_vs_best_unbatched']}"
+           if "speedup_vs_best_unbatched" in embedding else "") + ")")
     result: dict[str, Any] = {"model": MODEL, "cpus": cpus, **common, "overhead_ms": overhead,
                               "ray_overhead_ms": modes.get("ray", {}).get("overhead_ms"),
                               "batching_speedup": speedup, "modes": modes, "embedding": embedding,
                               "answers_match": all(m.get("answers_match", True) for m in modes.values()),
                               "failed": sum(m.get("failed", 0) for m in (*modes.values(), *[
-                                  embedding[k] for k in ("batched", "unbatched") if k in embedding]))}
+                                  embedding[k] for k in ("batched", "unbatched", "unbatched_baseline_threads")
+                                  if k in embedding]))}
     for name, m in modes.items():
         for key in ("throughput_rps", "p50_ms", "p95_ms", "p99_ms"):
             result[f"{name}_{key}"] = m[key]

@@ -1,9 +1,10 @@
 """A local Ray cluster for ``mmbench serve --ray`` and the tests: :func:`connect`, :func:`shutdown`.
 
 ``connect()`` starts the cluster inside this process (``ray.init``: its processes are this
-process's children and die with the thread that started them; see ``RayRunner``), with this
-machine's CPUs, without the dashboard, and with replicas importing mmbench from where this process
-does. On a busy small machine Ray's start can fail (the raylet waits a fixed 15 s for its dashboard
+process's children and die with the thread that started them; see ``RayRunner``) on loopback (node
+address 127.0.0.1; Ray's token authentication on, its default), with this machine's CPUs, without
+the dashboard, worker processes at normal priority, and replicas importing mmbench from where this
+process does. On a busy small machine Ray's start can fail (the raylet waits a fixed 15 s for its dashboard
 agent, which then takes longer to import): ``connect`` stops what the failed start left running and
 tries again.
 """
@@ -22,7 +23,7 @@ START_ATTEMPTS = 3
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Connect this process to Ray: to ``address`` (or ``RAY_ADDRESS``) when given, else to a new local
-    cluster with ``num_cpus`` logical CPUs (default: this machine's). Returns True when it started the
+    cluster on loopback with ``num_cpus`` logical CPUs (default: this machine's). Returns True when it started the
     cluster; :func:`shutdown` (after ``serve.shutdown()``) stops it."""
     import ray
     from ray._private import ray_constants
@@ -49,14 +50,11 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         before = _children()
         try:
             ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False,
-                     log_to_driver=False)
+                     _node_ip_address="127.0.0.1", log_to_driver=False)
             return True
         except Exception as err:
             for proc in _children() - before:  # what the failed start left running: ours, by pid
-                try:
-                    proc.kill()
-                except Exception:  # noqa: BLE001 — already gone
-                    pass
+                proc.kill()
             if "timed out during startup" not in str(err) or attempt == START_ATTEMPTS:
                 raise
             log.warning("the local Ray node was too slow to start (a busy machine?); starting it again")
@@ -72,6 +70,41 @@ def shutdown() -> None:
 
 
 def _children() -> set[Any]:
-    import psutil
+    """This process's descendants, as ``_Child`` (pid, start time), read from /proc (Linux; else none)."""
+    table: dict[int, list[tuple[int, str]]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return set()
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            table.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+    out, todo = set(), [os.getpid()]
+    while todo:
+        for pid, started in table.get(todo.pop(), []):
+            out.add(_Child(pid, started))
+            todo.append(pid)
+    return out
 
-    return set(psutil.Process().children(recursive=True))
+
+class _Child(tuple):
+    """A descendant process: (pid, start time in clock ticks), so a reused pid is not mistaken for it."""
+
+    def __new__(cls, pid: int, started: str) -> "_Child":
+        return super().__new__(cls, (pid, started))
+
+    def kill(self) -> None:
+        import signal
+
+        try:
+            with open(f"/proc/{self[0]}/stat", encoding="ascii", errors="replace") as f:
+                if f.read().rsplit(")", 1)[1].split()[19] != self[1]:
+                    return  # gone, its pid reused
+            os.kill(self[0], signal.SIGKILL)
+        except (OSError, IndexError):
+            pass

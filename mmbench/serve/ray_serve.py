@@ -11,15 +11,14 @@ and CPUs/GPUs per replica (:data:`FAMILIES`):
 
 A replica runs the endpoint functions of :mod:`mmbench.serve.tasks` unchanged. Where a pipeline
 takes batches (CLIP image/text embeddings, sentence embeddings, image classification:
-:data:`BATCH_OPS`) the replica batches *across requests* with ``@serve.batch``: each request runs in
-its own thread with a view of the pipeline whose batchable methods validate the request's items and
-hand them to the replica's batch queue; the queue joins up to ``max_batch_size`` requests, calls the
-pipeline once and gives each request its own rows. Endpoint code and answers are the local runner's.
+:data:`BATCH_OPS`) the replica batches *across requests* with ``@serve.batch`` and
+:func:`mmbench.serve.batching.run_batched` (record each endpoint's pipeline calls, make one call per
+method for the whole batch, replay each endpoint on its own rows): answers are the local runner's.
 
 One REST definition, two ways to run it:
 
 * ``mmbench serve --ray``: :class:`RayRunner` inside the uvicorn server process starts a local Ray
-  cluster on loopback (or connects to ``RAY_ADDRESS``), deploys the families and forwards every
+  cluster (:mod:`.ray_local`) or connects to ``RAY_ADDRESS``, deploys the families and forwards every
   request to its family's deployment handle;
 * ``serve deploy deploy/serve_config.yaml`` (multi-node cluster, KubeRay): :func:`build_app` adds an
   ``Ingress`` deployment serving ``create_app`` over a :class:`RayRunner` of handles, behind Ray
@@ -42,8 +41,8 @@ from ray import serve
 
 from ..errors import MMBenchError, ModelUnavailableError
 from .admission import Overloaded
-from .ray_families import (APP_PREFIX, BATCH_OPS, FAMILIES, Family, ModelFamily, family_deployment,  # noqa: F401
-                           family_of)
+from .ray_families import (APP_PREFIX, BATCH_OPS, FAMILIES, REPLICA_LOGGING, Family, ModelFamily,  # noqa: F401
+                           family_deployment, family_of)
 from .ray_local import connect, shutdown  # noqa: F401
 from .runner import check_endpoint
 from .tasks import DEFAULT_WARM
@@ -245,7 +244,8 @@ def _retryable(err: Any) -> bool:
     return err is not None and any(cls.__name__ in _RETRYABLE_NAMES for cls in type(err).__mro__)
 
 
-@serve.deployment(name="Ingress", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.5})
+@serve.deployment(name="Ingress", max_ongoing_requests=256, ray_actor_options={"num_cpus": 0.5},
+                  logging_config=REPLICA_LOGGING)
 @serve.ingress()
 class Ingress:
     """The HTTP ingress of :func:`build_app`: ``create_app`` (the one REST definition) over a
