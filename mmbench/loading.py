@@ -35,6 +35,7 @@ TASK_PIPELINES: dict[str, str] = {
     "image-to-text": "mmbench.pipelines.captioning:ImageCaptioningPipeline",
     "visual-question-answering": "mmbench.pipelines.vqa:VisualQuestionAnsweringPipeline",
     "text-to-image": "mmbench.pipelines.text_to_image:TextToImagePipeline",
+    "face-expression": "mmbench.pipelines.face_expression:FaceExpressionPipeline",
 }
 
 #: The process-wide model cache (bounded by count and memory); its loads, hits and evictions are

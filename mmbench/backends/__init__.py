@@ -17,6 +17,8 @@ __all__ = ["LOADERS", "get_loader", "offline_mode"]
 
 LOADERS: dict[str, str] = {
     "tiny_clip": "mmbench.backends.tiny_clip:load",
+    # registry rows of compressed copies (base model + method), built by mmbench.compress on load
+    "compressed": "mmbench.compress.loader:load",
     "open_clip": "mmbench.backends.open_clip_backend:load",
     "transformers_clip": "mmbench.backends.hf_clip_backend:load",
     "efficientnet_lite": "mmbench.backends.efficientnet_lite:load",
@@ -40,6 +42,8 @@ LOADERS: dict[str, str] = {
     "transformers_git": "mmbench.backends.hf_git:load",
     "diffusers": "mmbench.backends.diffusers_t2i:load",
     "tiny_diffusion": "mmbench.backends.tiny_diffusion:load",
+    "face_expression": "mmbench.backends.face_expression:load",
+    "transformers_face_expression": "mmbench.backends.face_expression:load_transformers",
 }
 
 

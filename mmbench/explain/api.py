@@ -23,6 +23,9 @@ def explain(pipe: Any, image: Any, target: Any, method: str | None = None, layer
     index) and the answer is that word's cross-attention map (``options``: decoding settings).
     With a video-classification pipeline, ``image`` is a video and the answer is a
     :class:`~.temporal.TemporalExplanation` (which frames mattered; see :func:`~.temporal.explain_video`).
+    With a face-expression pipeline, ``target`` is an expression (None: the face's top one), option
+    ``face`` picks the face (0 = leftmost) and the map, computed on that face's crop, is placed in the
+    photo (see :func:`~.faces.explain_face`).
 
     Args:
         pipe: an mmbench pipeline (``mmbench.pipeline(...)``) or an :class:`ExplainAdapter`.
@@ -49,6 +52,10 @@ def explain(pipe: Any, image: Any, target: Any, method: str | None = None, layer
         from .temporal import explain_video
 
         return explain_video(pipe, image, target, method=method or "temporal-occlusion", layer=layer, **options)
+    if getattr(pipe, "task", None) == "face-expression":  # the classifier's map on one face crop, in the photo
+        from .faces import explain_face
+
+        return explain_face(pipe, image, target, explain_batch, method=method or "gradcam", layer=layer, **options)
     if getattr(pipe, "task", None) == "image-to-text":  # a caption word's cross-attention map
         from .captioning import explain_word
 

@@ -9,6 +9,8 @@ text     ``minilm``   deep        all-MiniLM-L6-v2 sentence embedding (384-d, re
 text     ``clip``     deep        the matching pipeline's CLIP text embedding
 image    ``hog``      handcrafted HOG + RGB colour histograms (:func:`image_features`)
 image    ``clip``     deep        the matching pipeline's CLIP image embedding
+image    ``expression`` deep      the largest face's 7 expression probabilities + a face-found flag
+                                  (``mmbench.pipeline("face-expression")``; zeros without a face)
 audio    ``mfcc``     handcrafted MFCC + chroma statistics + loudness-envelope spectrum
                                   (:func:`audio_features`)
 audio    ``cnn``      deep        penultimate layer of the spectrogram CNN mmbench-prosody-cnn
@@ -76,6 +78,9 @@ REPRESENTATIONS: dict[str, dict[str, Representation]] = {
         "hog": Representation("image", "hog", "handcrafted", "HOG (8-px cells, 9 orientations) + 8-bin RGB histograms"),
         "clip": Representation("image", "clip", "deep", "CLIP image-tower embedding",
                                model="mmbench-tiny-clip", task="image-text-matching"),
+        "expression": Representation("image", "expression", "deep",
+                                     "largest face's expression probabilities + face found (MTCNN + mini-Xception), 8-d",
+                                     model="fer-mini-xception", task="face-expression"),
     },
     "audio": {
         "mfcc": Representation("audio", "mfcc", "handcrafted",
@@ -231,7 +236,20 @@ def _compute(rep: Representation, model: str | None, values: Any, sample_rate: i
         return np.concatenate([embed(chunk) for chunk in _chunks(items, 1000)]).astype(np.float32)
     if rep.task == "audio-classification":
         return pipe.embed(_audio_array(values), sample_rate=sample_rate)
+    if rep.task == "face-expression":
+        return expression_features(pipe, values)
     raise AssertionError(rep)  # pragma: no cover - every representation is handled above
+
+
+def expression_features(pipe: Any, images: Any) -> np.ndarray:
+    """``(N, C + 1)``: the largest face's expression probabilities and 1, or zeros when no face is found
+    (the procedural world's images have none: the cue is for real photos)."""
+    rows = []
+    for image in images:
+        result = pipe(image, max_faces=1)
+        face = result.faces[0] if result.faces else None
+        rows.append([*(face.expressions.values() if face else [0.0] * len(pipe.labels)), 1.0 if face else 0.0])
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(pipe.labels) + 1)
 
 
 def _audio_array(values: Any) -> np.ndarray:
