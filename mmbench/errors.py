@@ -1,7 +1,9 @@
 """The mmbench error hierarchy: every failure a user can cause or meet is one of these.
 
 Each error carries a plain-language message meant to be shown as-is in the web app or a
-notebook (``str(err)``), plus an optional ``hint`` saying what to do about it.
+notebook (``str(err)``), plus an optional ``hint`` saying what to do about it. An error may also
+carry a ``code`` and its ``params``: the key of its message in the catalogue (``mmbench.i18n``,
+namespace ``errors``), so the web app can show it in the user's language.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 class MMBenchError(Exception):
     """Base class of every error mmbench raises on purpose."""
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None,
+                 params: dict | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code  # "errors.<code>" in the catalogue, rendered with ``params``
+        self.params = dict(params or {})
 
     def __str__(self) -> str:
         return f"{self.message} {self.hint}" if self.hint else self.message
@@ -75,8 +80,9 @@ class UnknownModelError(MMBenchError, KeyError):
 class ModelUnavailableError(MMBenchError, RuntimeError):
     """A model exists in the registry but cannot be loaded here (weights or package missing)."""
 
-    def __init__(self, message: str, *, model: str | None = None, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(self, message: str, *, model: str | None = None, hint: str | None = None,
+                 code: str | None = None, params: dict | None = None) -> None:
+        super().__init__(message, hint=hint, code=code, params=params)
         self.model = model
 
 

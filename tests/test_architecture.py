@@ -24,6 +24,8 @@ LAYERS: dict[str, int] = {
     "errors": 0, "registry": 0, "device": 0, "cache": 0,
     # 0 core: Prometheus metrics (needs only prometheus_client; reads the cache, front ends record requests)
     "telemetry": 0,
+    # 0 core: the message catalogue (UI strings and error messages in English and Chinese)
+    "i18n": 0,
     # 1 inputs and data: input checking and decoding, procedural worlds and loaders, metrics, the index
     "io": 1, "data": 1, "metrics": 1, "retrieval": 1, "examples": 1,
     # 1 on-disk vector search: memory-mapped vectors, IVF-PQ + exact re-ranking

@@ -244,9 +244,11 @@ def _add_error_handlers(app: Any) -> None:
 def _mount_ui(app: Any) -> None:
     import gradio as gr
 
+    from ..ui import locale
     from ..ui.app import MAX_FILE_SIZE, build_app
     from ..ui.metrics_endpoint import watch_queue
 
     demo = build_app()
     watch_queue(demo)
-    gr.mount_gradio_app(app, demo, path="/", max_file_size=MAX_FILE_SIZE, ssr_mode=False)
+    gr.mount_gradio_app(app, demo, path="/", max_file_size=MAX_FILE_SIZE, ssr_mode=False,
+                        i18n=locale.gradio_i18n(), js=locale.SWITCH_JS)  # the two languages and their switch

@@ -17,10 +17,11 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from . import common
+from . import common, locale
 from .common import TabParts, user_error, user_errors
+from .locale import T
 
-TAB_TITLE = "Audio generation"
+TAB_TITLE = T("audio.title")
 MODES = ("speech", "music", "sound")
 MODE_CHOICES = [("Speech (text-to-speech)", "speech"), ("Music (text-to-music)", "music"),
                 ("Sound (procedural sound world)", "sound")]
@@ -62,12 +63,7 @@ NOTES = {
                           "or steady). The analysis below checks the count and the pitch direction it produced.",
 }
 
-INTRO = """\
-**Audio generation.** Pick a mode, type a prompt (or click an example), then **Generate**. *Speech* speaks your
-text; *music* composes from a description of mood, genre, tempo and instrument; *sound* asks mmbench's own tiny
-text-to-sound model for beeps, tones, hums and chirps. Every result comes with its waveform and mel spectrogram,
-and the seed that reproduces it.
-"""
+INTRO = T("audio.intro")
 
 
 #: per-session cancel events of running generations (a Stop stops only that user's run)
@@ -140,24 +136,24 @@ def _sound_check(result: Any) -> str:
     asked = parse_sound_prompt(result.prompt)
     found = analyse_sound(result.waveform, result.sample_rate, onsets=False)
     want_direction = asked["direction"] or "steady"
-    lines = [f"**Heard:** {html.escape(found.summary())}."]
+    lines = [locale.tr("audio.heard", summary=html.escape(found.summary()))]
     if asked["count"] is not None:
         ok = found.count == asked["count"] and found.direction == want_direction
-        lines.append(f"**Asked:** {asked['count']} event{'s' if asked['count'] != 1 else ''}, pitch {want_direction} — "
-                     f"{'✓ recovered' if ok else '✗ not recovered'} (events from the RMS envelope, pitch by YIN).")
+        lines.append(locale.tr("audio.asked", count=asked["count"], direction=want_direction,
+                               verdict=locale.tr("audio.recovered" if ok else "audio.not_recovered")))
     return "\n\n".join(lines)
 
 
 def summary_markdown(mode: str, result: Any) -> str:
     """Seed, duration, speed, notes, and the composer's plan or the sound analysis."""
-    seed = f"seed **{result.seed}** (type it in to get the same result) · " if result.seed is not None else ""
-    parts = [f"{seed}{result.duration:.2f} s at {result.sample_rate} Hz, made in {result.processing_s:.2f} s "
-             f"by `{result.model}`."]
+    seed = locale.tr("audio.seed_line", seed=result.seed) if result.seed is not None else ""
+    parts = [seed + locale.tr("audio.made", duration=f"{result.duration:.2f}", rate=result.sample_rate,
+                              seconds=f"{result.processing_s:.2f}", model=result.model)]
     plan = result.details.get("plan")
     if plan is not None:
         reasons = "; ".join(f"{k}: {html.escape(v)}" for k, v in plan.reasons.items())
-        parts.append(f"**Plan:** {html.escape(plan.describe())}.\n\n*Why:* {reasons}.")
-        parts.append(f"Rendered by {html.escape(result.details.get('renderer', ''))}.")
+        parts.append(locale.tr("audio.plan", plan=html.escape(plan.describe()), reasons=reasons))
+        parts.append(locale.tr("audio.rendered", renderer=html.escape(result.details.get("renderer", ""))))
     if mode == "sound":
         parts.append(_sound_check(result))
     for note in result.notes:
@@ -172,9 +168,15 @@ def mode_changed(mode: str) -> tuple[Any, ...]:
     choices, value = mode_models(mode)
     speech = mode == "speech"
     return (gr.update(choices=choices, value=value), common.pending_status_html(value),
-            gr.update(placeholder=PLACEHOLDERS[mode], label="Text" if speech else "Prompt"),
+            gr.update(placeholder=locale.tr(f"audio.placeholder_{mode}"),
+                      label=locale.tr("audio.text" if speech else "audio.prompt")),
             gr.update(visible=speech), gr.update(visible=not speech), gr.update(visible=mode == "music"),
             gr.update(value=1.0 if mode == "sound" else 3.0))
+
+
+def answering_choices(status: str | None, model: str | None, mode: str | None) -> Any:
+    """The mode's model choices, the picked one shown as the model that answers after a fallback."""
+    return common.relabel_choices(mode_models(mode if mode in MODES else "speech")[0], status, model)
 
 
 def model_status(mode: str, model: str | None) -> str:
@@ -194,9 +196,9 @@ def generate(mode: str, model: str | None, prompt: str | None, voice: str | None
         if not prompt or not str(prompt).strip():
             raise user_error("Type a text or a prompt first, or click an example below.")
         seed_value = _seed(seed)
-        progress(0.05, desc="Loading the model")
+        progress(0.05, desc=locale.tr("common.progress_loading_model"))
         pipe = _load(mode, model)
-        progress(0.2, desc="Generating")
+        progress(0.2, desc=locale.tr("audio.progress_generating"))
         if mode == "speech":
             full_voice = None
             if "voice" in pipe.controls:
@@ -211,11 +213,11 @@ def generate(mode: str, model: str | None, prompt: str | None, voice: str | None
             guide = None if pipe.default_guidance is None else float(guidance)
 
             def report(done: int, total: int) -> None:
-                progress(0.2 + 0.7 * done / max(total, 1), desc=f"Generating ({done}/{total})")
+                progress(0.2 + 0.7 * done / max(total, 1), desc=locale.tr("audio.progress_generating_n", done=done, total=total))
 
             result = pipe(prompt, duration=length, seed=seed_value, guidance_scale=guide, progress_callback=report,
                           cancel=_CANCELS.new(request))
-        progress(0.92, desc="Drawing the waveform and mel spectrogram")
+        progress(0.92, desc=locale.tr("audio.progress_drawing"))
         fig = pipe.views(result)
         return ((result.sample_rate, _to_int16(result.waveform)), fig, summary_markdown(mode, result),
                 _midi_file(result.details.get("midi")), _status(pipe))
@@ -234,49 +236,55 @@ def build_audio_tab() -> TabParts:
 
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
-        mode = gr.Radio(MODE_CHOICES, value="speech", label="Mode", elem_id="audio-mode", scale=1,
-                        info="Sound clips are always 2 s long: the tiny model makes nothing else.")
+        mode = gr.Radio([(locale.text(f"audio.mode_{m}"), m) for _, m in MODE_CHOICES], value="speech", label=T("audio.mode"), elem_id="audio-mode", scale=1,
+                        info=T("audio.sound_clips_are_always"))
         # choices change with the mode, so values outside the first mode's list must be accepted (the
         # handler checks them against the registry)
-        model = gr.Dropdown(choices, value=default, label="Model", scale=1, elem_id="audio-model",
+        model = gr.Dropdown(choices, value=default, label=T("audio.model"), scale=1, elem_id="audio-model",
                             allow_custom_value=True, info=common.TIER_INFO)
     status = gr.HTML(common.pending_status_html(default), elem_id="audio-status", padding=False)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            prompt = gr.Textbox(label="Text", lines=3, max_lines=8, placeholder=PLACEHOLDERS["speech"],
+            prompt = gr.Textbox(label=T("audio.text"), lines=3, max_lines=8, placeholder=T("audio.placeholder_speech"),
                                 elem_id="audio-prompt")
             with gr.Group(visible=True) as speech_controls:
                 with gr.Row():
-                    voice = gr.Dropdown(VOICES, value="en-us", label="Voice (espeak-ng)", elem_id="audio-voice")
-                    variant = gr.Dropdown(VARIANTS, value="", label="Variant", elem_id="audio-variant")
+                    voice = gr.Dropdown([(locale.text(f"audio.voice_{v}"), v) for _, v in VOICES], value="en-us", label=T("audio.voice_espeak_ng"), elem_id="audio-voice")
+                    variant = gr.Dropdown([(locale.text(f"audio.variant_{v}"), v) for _, v in VARIANTS], value="", label=T("audio.variant"), elem_id="audio-variant")
                 with gr.Row():
-                    speed = gr.Slider(0.5, 2.5, value=1.0, step=0.05, label="Speed", elem_id="audio-speed")
-                    pitch = gr.Slider(0, 99, value=50, step=1, label="Pitch (espeak-ng)", elem_id="audio-pitch")
+                    speed = gr.Slider(0.5, 2.5, value=1.0, step=0.05, label=T("audio.speed"), elem_id="audio-speed")
+                    pitch = gr.Slider(0, 99, value=50, step=1, label=T("audio.pitch_espeak_ng"), elem_id="audio-pitch")
             with gr.Group(visible=False) as music_controls:
                 with gr.Row():
-                    duration = gr.Slider(1, MAX_TAB_MUSIC_SECONDS, value=8, step=1, label="Duration (s)",
+                    duration = gr.Slider(1, MAX_TAB_MUSIC_SECONDS, value=8, step=1, label=T("audio.duration_s"),
                                          elem_id="audio-duration")
-                    guidance = gr.Slider(0, 10, value=3, step=0.5, label="Guidance scale",
-                                         info="MusicGen (3 is usual) and the tiny sound model (1 = none).",
+                    guidance = gr.Slider(0, 10, value=3, step=0.5, label=T("audio.guidance_scale"),
+                                         info=T("audio.musicgen_3_is_usual"),
                                          elem_id="audio-guidance")
-            seed = gr.Number(None, label="Seed (empty = random)", precision=0, elem_id="audio-seed")
+            seed = gr.Number(None, label=T("audio.seed_empty_random"), precision=0, elem_id="audio-seed")
             with gr.Row():
-                run = gr.Button("Generate", variant="primary", elem_id="audio-generate")
-                halt = gr.Button("Stop", variant="stop", elem_id="audio-stop")
+                run = gr.Button(T("audio.generate"), variant="primary", elem_id="audio-generate")
+                halt = gr.Button(T("audio.stop"), variant="stop", elem_id="audio-stop")
+            message = common.action_message("audio-message")
         with gr.Column(scale=2, min_width=360):
-            player = gr.Audio(label="Result", type="numpy", interactive=False, elem_id="audio-player")
+            player = gr.Audio(label=T("audio.result"), type="numpy", interactive=False, elem_id="audio-player")
             summary = gr.Markdown(elem_id="audio-summary")
-            midi = gr.File(label="MIDI (composer)", elem_id="audio-midi")
-    views = gr.Plot(label="Waveform and mel spectrogram", format="png", elem_id="audio-views")
+            midi = gr.File(label=T("audio.midi_composer"), elem_id="audio-midi")
+    views = gr.Plot(label=T("audio.waveform_and_mel_spectrogram"), format="png", elem_id="audio-views")
 
-    gr.Examples(EXAMPLES, inputs=[mode, prompt], label="Examples (click, then Generate)", cache_examples=False,
+    gr.Examples(EXAMPLES, inputs=[mode, prompt], label=T("audio.examples_click_then_generate"), cache_examples=False,
                 elem_id="audio-examples")
 
-    mode.change(mode_changed, [mode], [model, status, prompt, speech_controls, music_controls, duration, guidance],
-                api_name="audio_mode", show_progress="hidden")
-    model.input(model_status, [mode, model], [status], api_name="audio_model_status", **heavy)
+    common.report_on(status, mode.change(mode_changed, [mode], [model, status, prompt, speech_controls,
+                                                                music_controls, duration, guidance],
+                                         api_name="audio_mode", show_progress="hidden"), clear=False)
+    status.change(answering_choices, [status, model, mode], [model], queue=False, show_progress="hidden",
+                  api_visibility="private")  # after a fallback the picker names the model that answers
+    common.report_on(status, model.input(model_status, [mode, model], [status], api_name="audio_model_status",
+                                         **heavy), clear=False)
     event = run.click(generate, [mode, model, prompt, voice, variant, speed, pitch, duration, guidance, seed],
                       [player, views, summary, midi, status], api_name="generate_audio", **heavy)
+    common.report_on(message, event)
     halt.click(stop, None, [summary], cancels=[event], queue=False, api_visibility="private")
 
     return TabParts(components={"mode": mode, "model": model, "status": status, "prompt": prompt, "voice": voice,

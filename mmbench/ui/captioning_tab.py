@@ -15,33 +15,22 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from .. import i18n
+from . import common, locale
 from .common import LoadEvent, TabParts, UploadedImage, user_error, user_errors
+from .locale import T
 
 TASK = "image-to-text"
 VQA_TASK = "visual-question-answering"
-TAB_TITLE = "Captioning & VQA"
+TAB_TITLE = T("captioning.title")
 
 GREEDY, BEAM, SAMPLING = "greedy", "beam search", "sampling"
 TOKEN_HEADERS = ["#", "token", "probability"]
 DEFAULT_ALPHA = 0.5
 
-OFFLINE_NOTE = (
-    "The offline captioner was trained by mmbench on its procedural world only: 64×64 scenes of circles, squares, "
-    "triangles, diamonds, crosses and rings in six colours. It describes those (try the examples) and answers "
-    "questions such as 'what colour is the circle?', 'what shape is left of the red square?', 'how many objects "
-    "are there?', 'is there a blue ring?'. Photos need the online BLIP, which downloads once when this machine can "
-    "reach the Hugging Face hub."
-)
+OFFLINE_NOTE = i18n.tr("captioning.offline_note")  # English; the status line shows it in the user's language
 
-INTRO = """\
-**Image captioning** with an encoder–decoder model: the image encoder turns the picture into patch tokens, the
-text decoder writes the caption word by word and, for every word, *cross-attends* to the patches. Pick a decoding
-strategy — **greedy** (the most probable next token), **beam search** (keep the *k* most probable partial
-captions) or **sampling** (draw from the distribution; temperature and top-p reshape it, the seed makes it
-repeatable) — then pick a word to see where the model looked when it wrote it. Below, **ask a question** about the
-same image.
-"""
+INTRO = T("captioning.intro")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -90,14 +79,17 @@ def _overlay(state: dict | None, index: Any, alpha: Any) -> Any:
 
 def summary_markdown(result: Any) -> str:
     d = result.decoding
-    how = d["strategy"] + (f", {d['num_beams']} beams" if d["strategy"] == BEAM else "")
+    how = locale.tr_text(d["strategy"])
+    if d["strategy"] == BEAM:
+        how += ", " + locale.tr("captioning.summary_beams", n=d["num_beams"])
     if d["strategy"] == SAMPLING:
-        how += f", temperature {d['temperature']:g}, top-p {d['top_p']:g}" + (
-            f", seed {d['seed']}" if d["seed"] is not None else ", no seed (not repeatable)")
+        how += ", " + locale.tr("captioning.summary_sampling", temperature=f"{d['temperature']:g}", top_p=f"{d['top_p']:g}")
+        how += ", " + (locale.tr("captioning.summary_seed", seed=d["seed"]) if d["seed"] is not None
+                       else locale.tr("captioning.summary_no_seed"))
     mean = result.mean_probability
     conf = f"{mean:.3f}" if mean == mean else "—"
-    return (f"**{html.escape(result.model)}** · {how} · {len(result.tokens)} tokens · mean token probability "
-            f"(geometric) {conf} · {result.seconds * 1000:.0f} ms")
+    tokens = locale.tr("captioning.summary_tokens", n=len(result.tokens), conf=conf)
+    return f"**{html.escape(result.model)}** · {how} · {tokens} · {result.seconds * 1000:.0f} ms"
 
 
 # -- handlers -----------------------------------------------------------------------------------
@@ -124,9 +116,9 @@ def caption(model: str | None, image: str | None, prompt: str | None, strategy: 
             raise user_error("No image yet: upload one or pick an example below.")
         decoding = _decoding(strategy, num_beams, max_new_tokens, temperature, top_p, seed)
         picture = common.validate_uploads([image])[0]
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(TASK, model)
-        progress(0.4, desc="Writing the caption")
+        progress(0.4, desc=locale.tr("captioning.progress_caption"))
         result = pipe(picture, prompt or None, attention=True, **decoding)
         tokens = [[i + 1, t.token, round(t.probability, 4)] for i, t in enumerate(result.tokens)]
         words = [w.text for w in result.words]
@@ -158,9 +150,9 @@ def answer(model: str | None, image: str | None, question: str | None,
             raise user_error("The question is empty: type a question about the image, e.g. 'what colour is the circle?'.")
         question = validate_text(question, what="question")
         picture = common.validate_uploads([image])[0]
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(VQA_TASK, model)
-        progress(0.5, desc="Answering")
+        progress(0.5, desc=locale.tr("captioning.progress_answer"))
         result = pipe(picture, question)
         p = result.probability
         detail = (f"**{html.escape(result.model)}** · answer probability {p:.3f}" if p == p
@@ -183,10 +175,10 @@ def _examples(image: Any, question: Any) -> None:
 
     files = example_files()
     rows = [[path, _example_question(c)] for path, c in files.procedural]
-    gr.Examples(rows, inputs=[image, question], label="Procedural world — the offline captioner knows these",
+    gr.Examples(rows, inputs=[image, question], label=T("captioning.procedural_world_the_offline"),
                 examples_per_page=8, cache_examples=False, elem_id="captioning-examples-procedural")
     gr.Examples([[path, "what is in the picture?"] for path in files.photos.values()], inputs=[image, question],
-                label="Real photos (scikit-image) — need the online BLIP", examples_per_page=4, cache_examples=False,
+                label=T("captioning.real_photos_scikit_image"), examples_per_page=4, cache_examples=False,
                 elem_id="captioning-examples-photos")
 
 
@@ -195,63 +187,72 @@ def build_captioning_tab() -> TabParts:
     heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    model, status = common.model_picker(TASK, label="Captioning model", elem_id="captioning-model",
+    model, status = common.model_picker(TASK, label=T("captioning.captioning_model"), elem_id="captioning-model",
                                         status_elem_id="captioning-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
-            image = UploadedImage(type="filepath", label="Image", height=260, sources=["upload", "clipboard"],
+            image = UploadedImage(type="filepath", label=T("captioning.image"), height=260, sources=["upload", "clipboard"],
                                   elem_id="captioning-image")
-            prompt = gr.Textbox(label="Prompt (optional): the caption starts with it", placeholder="a picture of",
+            prompt = gr.Textbox(label=T("captioning.prompt_optional_the_caption"), placeholder="a picture of",
                                 elem_id="captioning-prompt")
-            strategy = gr.Radio([GREEDY, BEAM, SAMPLING], value=GREEDY, label="Decoding", elem_id="captioning-strategy")
+            strategy = gr.Radio([(locale.text("captioning.greedy"), GREEDY), (locale.text("captioning.beam_search"), BEAM),
+                             (locale.text("captioning.sampling"), SAMPLING)], value=GREEDY, label=T("captioning.decoding"), elem_id="captioning-strategy")
             with gr.Row():
-                num_beams = gr.Slider(2, 10, value=3, step=1, label="Beams (beam search)", elem_id="captioning-beams")
-                max_new = gr.Slider(1, 60, value=30, step=1, label="Max new tokens", elem_id="captioning-max-new")
+                num_beams = gr.Slider(2, 10, value=3, step=1, label=T("captioning.beams_beam_search"), elem_id="captioning-beams")
+                max_new = gr.Slider(1, 60, value=30, step=1, label=T("captioning.max_new_tokens"), elem_id="captioning-max-new")
             with gr.Row():
-                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label="Temperature (sampling)",
+                temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.05, label=T("captioning.temperature_sampling"),
                                         elem_id="captioning-temperature")
-                top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label="Top-p (sampling)", elem_id="captioning-top-p")
-            seed = gr.Number(0, label="Seed (sampling; empty = random)", precision=0, elem_id="captioning-seed")
-            run = gr.Button("Caption", variant="primary", elem_id="captioning-button")
+                top_p = gr.Slider(0.05, 1.0, value=0.9, step=0.05, label=T("captioning.top_p_sampling"), elem_id="captioning-top-p")
+            seed = gr.Number(0, label=T("captioning.seed_sampling_empty_random"), precision=0, elem_id="captioning-seed")
+            run = gr.Button(T("captioning.caption"), variant="primary", elem_id="captioning-button")
+            message = common.action_message("captioning-message")
         with gr.Column(scale=2, min_width=360):
-            text = gr.Textbox(label="Caption", lines=2, elem_id="captioning-caption")
+            text = gr.Textbox(label=T("captioning.caption"), lines=2, elem_id="captioning-caption")
             summary = gr.Markdown(elem_id="captioning-summary")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=220):
-                    word = gr.Dropdown([], label="Word: where did the model look when it wrote it?",
+                    word = gr.Dropdown([], label=T("captioning.word_where_did_the"),
                                        elem_id="captioning-word")
-                    alpha = gr.Slider(0.0, 1.0, value=DEFAULT_ALPHA, step=0.05, label="Heatmap opacity",
+                    alpha = gr.Slider(0.0, 1.0, value=DEFAULT_ALPHA, step=0.05, label=T("captioning.heatmap_opacity"),
                                       elem_id="captioning-alpha")
-                    overlay = gr.Image(label="Cross-attention of the chosen word", type="numpy", interactive=False,
+                    overlay = gr.Image(label=T("captioning.cross_attention_of_the"), type="numpy", interactive=False,
                                        height=260, elem_id="captioning-overlay")
                 with gr.Column(scale=1, min_width=220):
-                    tokens = gr.Dataframe(headers=TOKEN_HEADERS, interactive=False, label="Token probabilities",
+                    tokens = common.TranslatedDataframe(headers=TOKEN_HEADERS, interactive=False, label=T("captioning.token_probabilities"),
                                           max_height=360, elem_id="captioning-tokens")
-    gr.Markdown("### Visual question answering")
-    vqa_model, vqa_status = common.model_picker(VQA_TASK, label="Question-answering model", elem_id="vqa-model",
-                                                status_elem_id="vqa-status", status_label="VQA model status",
+    gr.Markdown(T("captioning.visual_question_answering"))
+    vqa_model, vqa_status = common.model_picker(VQA_TASK, label=T("captioning.question_answering_model"), elem_id="vqa-model",
+                                                status_elem_id="vqa-status", status_label=T("captioning.vqa_status"),
                                                 info=None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
-            question = gr.Textbox(label="Question about the image", placeholder="what colour is the circle?",
+            question = gr.Textbox(label=T("captioning.question_about_the_image"), placeholder="what colour is the circle?",
                                   elem_id="vqa-question")
-            ask = gr.Button("Ask", variant="primary", elem_id="vqa-button")
+            ask = gr.Button(T("captioning.ask"), variant="primary", elem_id="vqa-button")
+            vqa_message = common.action_message("vqa-message")
         with gr.Column(scale=1, min_width=220):
-            answer_box = gr.Textbox(label="Answer", elem_id="vqa-answer")
+            answer_box = gr.Textbox(label=T("captioning.answer"), elem_id="vqa-answer")
             answer_detail = gr.Markdown(elem_id="vqa-detail")
     maps_state = gr.State(None)  # this user's last caption: image, words, heatmaps
 
     _examples(image, question)
 
-    model.change(model_status, [model], [status], api_name="captioning_model_status", **heavy)
-    vqa_model.change(vqa_model_status, [vqa_model], [vqa_status], api_name="vqa_model_status", **heavy)
-    run.click(caption, [model, image, prompt, strategy, num_beams, max_new, temperature, top_p, seed, alpha],
-              [text, tokens, word, overlay, maps_state, summary, status], api_name="caption", **heavy)
+    common.report_on(status, model.change(model_status, [model], [status], api_name="captioning_model_status",
+                                          **heavy), clear=False)
+    common.report_on(vqa_status, vqa_model.change(vqa_model_status, [vqa_model], [vqa_status],
+                                                  api_name="vqa_model_status", **heavy), clear=False)
+    common.report_on(message, run.click(caption, [model, image, prompt, strategy, num_beams, max_new, temperature,
+                                                  top_p, seed, alpha],
+                                        [text, tokens, word, overlay, maps_state, summary, status], api_name="caption",
+                                        **heavy))
     word.change(show_word, [word, alpha, maps_state], [overlay], api_visibility="private", queue=False)
     alpha.release(show_word, [word, alpha, maps_state], [overlay], api_visibility="private", queue=False)
-    ask.click(answer, [vqa_model, image, question], [answer_box, answer_detail, vqa_status], api_name="answer", **heavy)
-    question.submit(answer, [vqa_model, image, question], [answer_box, answer_detail, vqa_status],
-                    api_visibility="private", **heavy)
+    common.report_on(vqa_message,
+                     ask.click(answer, [vqa_model, image, question], [answer_box, answer_detail, vqa_status],
+                               api_name="answer", **heavy),
+                     question.submit(answer, [vqa_model, image, question], [answer_box, answer_detail, vqa_status],
+                                     api_visibility="private", **heavy))
 
     return TabParts(
         components={"model": model, "status": status, "image": image, "prompt": prompt, "strategy": strategy,

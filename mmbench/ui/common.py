@@ -7,6 +7,7 @@ logged with its traceback server-side and shown as a short apology — never as 
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import threading
@@ -19,8 +20,10 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from .. import telemetry
+from .. import i18n, telemetry
 from ..errors import ImageError, MMBenchError
+from . import locale
+from .locale import T
 
 log = logging.getLogger("mmbench.ui")
 
@@ -36,8 +39,9 @@ def model_event_options() -> dict[str, Any]:
 
 
 def user_error(message: str) -> gr.Error:
-    """A ``gr.Error`` for a mistake the user can fix: shown as-is, not logged as a server fault."""
-    return gr.Error(message, print_exception=False)
+    """A ``gr.Error`` for a mistake the user can fix: shown in the user's language (``message`` is
+    English; the catalogue's template it matches gives the translation), not logged as a server fault."""
+    return gr.Error(locale.tr_text(message), print_exception=False)
 
 
 def number_option(value: Any, lo: float, hi: float, *, not_a_number: str, out_of_range: str,
@@ -96,11 +100,11 @@ def user_errors(action: str) -> Iterator[None]:
             raise
         except MMBenchError as err:
             request.error = telemetry.error_type(err)
-            raise user_error(str(err)) from None
+            raise gr.Error(i18n.translate_error(err, locale.lang()), print_exception=False) from None
         except Exception:
             request.error = telemetry.UNEXPECTED_ERROR
             log.exception("Unexpected error while %s", action)
-            raise gr.Error(f"Something went wrong while {action} (details in the server log).",
+            raise gr.Error(locale.tr("common.unexpected_error", action=locale.tr_text(action)),
                            print_exception=False) from None
 
 
@@ -139,6 +143,21 @@ class UploadedImage(gr.Image):
         if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
             return str(payload.path)
         return super().preprocess(payload)  # None, or a pasted data: URL (written to a file, not decoded)
+
+
+class TranslatedDataframe(gr.Dataframe):
+    """``gr.Dataframe`` whose column names come out in the request's language (they are English text
+    the catalogue knows): Gradio does not translate a table's headers in the browser. Renders exactly
+    like ``gr.Dataframe`` (``is_template``); handlers return rows as usual."""
+
+    is_template = True
+
+    def postprocess(self, value: Any) -> Any:
+        data = super().postprocess(value)
+        headers = getattr(data, "headers", None)
+        if headers and locale.lang() != i18n.DEFAULT_LANG:
+            data.headers = [locale.tr_text(str(h)) for h in headers]
+        return data
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -186,27 +205,31 @@ def _callout(text: str, kind: str) -> str:
 def status_html(pipe: Any, extra_note: str = "") -> str:
     """The status block under a model dropdown: ``pipe.describe()``, the fallback notice, a note."""
     summary = pipe.describe(include_notice=False)
-    parts = [f'<div><b>Active model:</b> <code>{html.escape(summary)}</code></div>']
+    label = getattr(getattr(pipe, "spec", None), "label", "")
+    parts = [f'<div data-answering="{html.escape(str(label))}"><b>{locale.tr("common.active_model")}</b> '
+             f'<code>{html.escape(locale.tr_text(summary))}</code></div>']
     if pipe.notice:
-        parts.append(_callout(f"<b>Fallback:</b> {html.escape(pipe.notice)}", "warning"))
+        parts.append(_callout(f"<b>{locale.tr('common.fallback')}</b> {html.escape(locale.tr_text(pipe.notice))}",
+                              "warning"))
     if extra_note:
-        parts.append(_callout(html.escape(extra_note), "info"))
+        parts.append(_callout(html.escape(locale.tr_text(extra_note)), "info"))
     return "".join(parts)
 
 
 def pending_status_html(model_label: str | None) -> str:
     """Status shown before any model has loaded (the app loads models lazily)."""
-    name = html.escape(model_label or "the default model")
-    return (f"<div><b>Model:</b> <code>{name}</code> loads on first use (a few seconds). "
-            "If an online model cannot be downloaded here, the offline tier is used and this line says so.</div>")
+    name = html.escape(model_label) if model_label else locale.text("common.default_model")
+    return f"<div><code>{name}</code> {locale.text('common.loads_on_first_use')}</div>"
 
 
 #: The hint under most model dropdowns: what the tier in brackets after each label means.
-TIER_INFO = "Tier in brackets: online models download once, offline ones ship with mmbench."
+TIER_INFO = T("common.tier_info")
+#: :data:`TIER_INFO` plus "the status shows which model answered".
+TIER_INFO_STATUS = T("common.tier_info_status")
 
 
-def model_picker(task: str, *, label: str, elem_id: str, status_elem_id: str, info: str | None = TIER_INFO,
-                 status_label: str = "Model status") -> tuple[gr.Dropdown, gr.HTML]:
+def model_picker(task: str, *, label: Any, elem_id: str, status_elem_id: str, info: Any = TIER_INFO,
+                 status_label: Any = T("common.model_status")) -> tuple[gr.Dropdown, gr.HTML]:
     """Lay out a row with the model dropdown of ``task`` and its status block; return both components.
 
     The dropdown lists :func:`model_choices` with the default selected; the status block shows
@@ -217,7 +240,34 @@ def model_picker(task: str, *, label: str, elem_id: str, status_elem_id: str, in
     with gr.Row(equal_height=False):
         model = gr.Dropdown(choices, value=default, label=label, info=info, scale=1, elem_id=elem_id)
         status = gr.HTML(pending_status_html(default), label=status_label, elem_id=status_elem_id, padding=False)
+    # after a fallback the picker names the model that answers (the status says why)
+    status.change(functools.partial(picker_choices, task), [status, model], [model], queue=False,
+                  show_progress="hidden", api_visibility="private")
     return model, status
+
+
+#: How the picker shows an online choice that could not load: the model that answers for it first.
+FALLBACK_CHOICE = i18n.tr("common.fallback_choice")  # English; shown in the user's language
+
+
+def picker_choices(task: str, status: str | None, model: str | None) -> Any:
+    """The picker's choices after a status update: when the status names another model than the
+    one picked (an online model fell back), the picked choice is shown as the model that answers;
+    its value stays, so the next request tries the online model again. Reads the registry only."""
+    return relabel_choices(model_choices(task)[0], status, model)
+
+
+def relabel_choices(labels: Sequence[str], status: str | None, model: str | None) -> Any:
+    """:func:`picker_choices` for a picker whose choices are ``labels``."""
+    import re
+
+    found = re.search(r'data-answering="([^"]*)"', status or "")
+    if found is None or not model:
+        return gr.skip()
+    answering = html.unescape(found.group(1))
+    relabelled = [(locale.tr("common.fallback_choice", answering=answering, requested=label)
+                   if label == model and answering and answering != model else label, label) for label in labels]
+    return gr.update(choices=relabelled)
 
 
 # -- inputs -------------------------------------------------------------------------------------
@@ -305,4 +355,100 @@ class SessionCancels:
             event = self._events.get(self.session(request))
         if event is not None:
             event.set()
-        return "Stopped." if event is not None else "Nothing to stop."
+        return locale.tr("common.stopped") if event is not None else locale.tr("common.nothing_to_stop")
+
+
+# -- where errors and progress show ---------------------------------------------------------------
+#: Each session's last error message, read by the ``.failure`` follow-up of a :func:`report_on` event.
+_LAST_ERRORS: "OrderedDict[str, str]" = OrderedDict()
+_LAST_ERRORS_MAX = 1000
+_LOCK = threading.Lock()
+
+
+def _session_hash() -> str | None:
+    from gradio.context import LocalContext
+
+    return getattr(LocalContext.request.get(None), "session_hash", None)
+
+
+def _quiet_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` whose ``gr.Error`` is kept for this session and re-raised without a toast (API callers
+    still get the message). Generators stay generators (Gradio streams them)."""
+    import inspect
+
+    def keep(err: gr.Error) -> gr.Error:
+        session = _session_hash()
+        if session is not None:
+            with _LOCK:
+                _LAST_ERRORS[session] = str(err.message)
+                _LAST_ERRORS.move_to_end(session)
+                while len(_LAST_ERRORS) > _LAST_ERRORS_MAX:
+                    _LAST_ERRORS.popitem(last=False)
+        return gr.Error(err.message, visible=False, print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error as err:
+                raise keep(err) from None
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error as err:
+            raise keep(err) from None
+    return call
+
+
+def error_html(message: str) -> str:
+    """The message an action leaves by its button when it fails (a red callout)."""
+    return (f'<div class="mmbench-error" style="border-left: 4px solid rgb(220, 38, 38); background: '
+            f'rgba(220, 38, 38, 0.10); padding: 6px 10px; margin: 4px 0; border-radius: 4px;">'
+            f'⚠ {html.escape(message)}</div>')
+
+
+def _last_error(request: gr.Request) -> str:
+    with _LOCK:
+        message = _LAST_ERRORS.pop(getattr(request, "session_hash", None) or "", None)
+    return error_html(message) if message else gr.skip()
+
+
+def action_message(elem_id: str) -> gr.HTML:
+    """An empty area under an action's button: its progress and, when it fails, its error message."""
+    return gr.HTML("", elem_id=elem_id, padding=False, elem_classes=["mmbench-action-message"])
+
+
+def report_on(message: Any, *events: Any, clear: bool = True) -> None:
+    """Show the progress and the error of ``events`` in ``message`` only (an :func:`action_message`,
+    or the status block of a status event), once, instead of a toast plus an "Error" badge over
+    every output: outputs that were fine keep their content.
+
+    Each event's handler is wrapped so that its ``gr.Error`` raises without a toast (API callers
+    get the same error as before), and a ``.failure`` follow-up writes the message into
+    ``message``; with ``clear``, a success empties it. Call inside the ``gr.Blocks`` that owns the
+    events, right after wiring them.
+    """
+    from gradio.context import Context
+
+    root = Context.root_block
+    for event in events:
+        block_fn = root.fns[event["id"]]
+        block_fn.show_progress_on = [message]
+        if block_fn.fn is not None and not getattr(block_fn.fn, "_mmbench_quiet", False):
+            block_fn.fn = _quiet_errors(block_fn.fn)
+            block_fn.fn._mmbench_quiet = True  # type: ignore[attr-defined]
+        event.update(block_fn.get_config())  # `cancels=[event]` finds the event by its config
+        event.failure(_last_error, None, [message], queue=False, show_progress="hidden",
+                      api_visibility="private")
+        if clear:
+            event.success(lambda: "", None, [message], queue=False, show_progress="hidden",
+                          api_visibility="private")
+            for block_id, trigger in block_fn.targets:  # a new run hides the last run's error at once
+                listener = getattr(root.blocks.get(block_id), trigger, None)
+                if listener is not None:
+                    listener(None, None, [message], js="() => ''", queue=False, show_progress="hidden",
+                             api_visibility="private")

@@ -14,10 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from . import common, locale
 from .common import TabParts, user_errors
+from .locale import T
 
-TAB_TITLE = "Compression"
+TAB_TITLE = T("compression.title")
 
 #: (label, table name) of the models with a compression table (mirrors compress_models.MODELS; kept as
 #: data so that building the app imports no torch).
@@ -36,15 +37,7 @@ DEFAULT_METHODS = ["int8-dynamic", "onnx", "onnx-int8", "bfloat16"]
 WHISPER_METHODS = ("int8-dynamic",)
 DEFAULT_ROUNDS, MAX_ROUNDS = 5, 20
 
-INTRO = """\
-**Make a model smaller and faster, and see what it costs.** Each method makes a compressed copy of the model
-(PyTorch dynamic int8, torchao weight-only int8, ONNX Runtime fp32/int8, half precision, the distilled student of
-the tiny CLIP) that runs in the same pipeline. The measurement times every copy at batch 1 and 32 on this server's
-CPU, in interleaved pairs with the original (so a load spike hits both), and scores each on the model's own
-held-out data next to the original. It is a quick run (small held-out sets, a few rounds): `mmbench bench
-compress` is the full one. Methods that do not apply to a model (int8 on a network of convolutions, ONNX export
-of an operator with no translation) say why in the table.
-"""
+INTRO = T("compression.intro")
 
 
 def _methods_for(model: str, methods: list[str] | None) -> str:
@@ -60,22 +53,25 @@ def _methods_for(model: str, methods: list[str] | None) -> str:
 def summary_markdown(table: dict) -> str:
     """What was measured and how: the metric, the runtime settings, notes and methods that did not apply."""
     rt = table.get("runtime", {})
-    lines = [f"**{table['model']}** · metric: `{table['metric']}` (the `fp32` row is the original, same run) · "
-             f"{table.get('rounds', '?')} interleaved rounds · {rt.get('threads', '?')} thread(s), allocator "
-             f"{rt.get('allocator', '?')}"]
+    lines = [f"**{table['model']}** · " + locale.tr("compression.summary_head", metric=table["metric"],
+                                                    rounds=table.get("rounds", "?"), threads=rt.get("threads", "?"),
+                                                    allocator=rt.get("allocator", "?"))]
     fp32 = table["rows"].get("fp32", {})
     for method, r in table["rows"].items():
         if method == "fp32" or "error" in r:
             continue
         if "speedup_batch32" in r:
-            lines.append(f"* `{method}`: {r['size_mb'] / max(fp32.get('size_mb', 1e-9), 1e-9):.2f}× the size, "
-                         f"{r['speedup_batch32']:.2f}× the speed at batch 32, {table['metric']} "
-                         f"{r['metric']:.4g} (original {r.get('metric_original', float('nan')):.4g})")
+            lines.append(f"* `{method}`: " + locale.tr(
+                "compression.summary_row", size=f"{r['size_mb'] / max(fp32.get('size_mb', 1e-9), 1e-9):.2f}",
+                speed=f"{r['speedup_batch32']:.2f}", metric=table["metric"], value=f"{r['metric']:.4g}",
+                original=f"{r.get('metric_original', float('nan')):.4g}"))
         elif "speedup" in r:
-            lines.append(f"* `{method}`: {r['speedup']:.2f}× the speed, WER {r['metric']:.4g} "
-                         f"(original {r.get('metric_original', float('nan')):.4g})")
-    lines += [f"* not applicable — `{m}`: {r['error']}" for m, r in table["rows"].items() if "error" in r]
-    lines += [f"* note: {n}" for n in table.get("notes", [])]
+            lines.append(f"* `{method}`: " + locale.tr(
+                "compression.summary_row_wer", speed=f"{r['speedup']:.2f}", value=f"{r['metric']:.4g}",
+                original=f"{r.get('metric_original', float('nan')):.4g}"))
+    lines += [f"* {locale.tr('compression.not_applicable')} — `{m}`: {locale.tr_text(r['error'])}"
+              for m, r in table["rows"].items() if "error" in r]
+    lines += [f"* {locale.tr('compression.note')}: {locale.tr_text(n)}" for n in table.get("notes", [])]
     return "\n".join(lines)
 
 
@@ -102,7 +98,7 @@ def run_measurement(model: str | None, methods: list[str] | None, rounds: float 
             steps["n"] += 1
             progress(min(0.99, steps["n"] / expected), desc=text)
 
-        progress(0.0, desc="Loading the original model")
+        progress(0.0, desc=locale.tr("compression.progress_loading"))
         table = measure(model, chosen, rounds=n_rounds, warmup=1, threads=torch.get_num_threads(),
                         n_eval=QUICK_N_EVAL.get(model), allocator="default", progress=say)
         headers, rows = table_rows(table)
@@ -115,20 +111,30 @@ def build_compression_tab() -> TabParts:
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            model = gr.Dropdown(list(MODEL_CHOICES), value="mmbench-tiny-clip", label="Model",
+            model = gr.Dropdown([(locale.text(f"compression.model_{m}"), m) for _, m in MODEL_CHOICES], value="mmbench-tiny-clip", label=T("compression.model"),
                                 elem_id="compression-model")
-            methods = gr.CheckboxGroup(list(METHOD_CHOICES), value=DEFAULT_METHODS, label="Methods (fp32 always runs)",
+            methods = gr.CheckboxGroup([(locale.text(f"compression.method_{m}") if m == "distilled" else m, m) for m in METHOD_CHOICES],
+                                       value=DEFAULT_METHODS, label=T("compression.methods_fp32_always_runs"),
                                        elem_id="compression-methods")
-            rounds = gr.Number(DEFAULT_ROUNDS, precision=0, minimum=1, maximum=MAX_ROUNDS,
-                               label="Timing rounds (interleaved pairs with the original)", elem_id="compression-rounds")
-            run = gr.Button("Compress and measure", variant="primary", elem_id="compression-run")
+            rounds = gr.Number(DEFAULT_ROUNDS, precision=0,  # the handler says the range
+                               label=T("compression.timing_rounds_interleaved_pairs"), elem_id="compression-rounds")
+            with gr.Row():
+                run = gr.Button(T("compression.compress_and_measure"), variant="primary", elem_id="compression-run", scale=3)
+                halt = gr.Button(T("compression.stop"), variant="stop", elem_id="compression-stop", scale=1)
+            message = common.action_message("compression-message")
             summary = gr.Markdown(elem_id="compression-summary")
+            gr.Examples([["mmbench-tiny-clip", ["int8-dynamic"], 2], ["all-minilm-l6-v2", ["int8-dynamic", "onnx"], 3],
+                         ["mmbench-tiny-video", ["int8-dynamic", "bfloat16"], 3]], inputs=[model, methods, rounds],
+                        cache_examples=False, label=T("compression.examples_click_then_compress"),
+                        elem_id="compression-examples")
         with gr.Column(scale=2, min_width=420):
-            plot = gr.Plot(label="Size vs latency (colour: held-out metric)", format="png", elem_id="compression-plot")
-            table = gr.Dataframe(label="Compression table", interactive=False, wrap=True, elem_id="compression-table")
-            with gr.Accordion("Raw measurement (JSON)", open=False):
+            plot = gr.Plot(label=T("compression.size_vs_latency_colour"), format="png", elem_id="compression-plot")
+            table = gr.Dataframe(label=T("compression.compression_table"), interactive=False, wrap=True, elem_id="compression-table")
+            with gr.Accordion(T("compression.raw_measurement_json"), open=False):
                 raw = gr.JSON(label="measure()", elem_id="compression-json")
-    run.click(run_measurement, [model, methods, rounds], [table, plot, summary, raw], api_name="compress_measure",
-              concurrency_id="compression-measure", concurrency_limit=1)
+    event = run.click(run_measurement, [model, methods, rounds], [table, plot, summary, raw],
+                      api_name="compress_measure", concurrency_id="compression-measure", concurrency_limit=1)
+    common.report_on(message, event)
+    halt.click(None, None, None, cancels=[event], queue=False, api_visibility="private")
     return TabParts(components={"model": model, "methods": methods, "rounds": rounds, "run": run, "summary": summary,
                                 "plot": plot, "table": table, "raw": raw})

@@ -22,12 +22,13 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from . import common, locale
 from .common import LoadEvent, TabParts, UploadedImage, user_error, user_errors
+from .locale import T
 
 MATCHING = "image-text-matching"
 CLASSIFICATION = "image-classification"
-TAB_TITLE = "Explain (image classification)"
+TAB_TITLE = T("explain.title")
 
 #: Every method of ``mmbench.explain`` as (label, id), in the registry's order (mirrors
 #: ``mmbench.explain.METHODS``; kept as data so building the app does not import torch). The
@@ -53,18 +54,14 @@ PHOTO_CLASSES: dict[str, str] = {"chelsea": "Egyptian cat", "coffee": "espresso"
 STARTER_CLASSES: tuple[str, ...] = ("Egyptian cat", "tabby", "tiger cat", "espresso", "cup", "coffee mug", "missile",
                                     "space shuttle", "drilling platform", "football helmet")
 
-MATCHING_HELP = """\
-**Explain**: where in the **Image** does the model find *this text*? Each method gives a heatmap (red =
-relevant); several methods are shown side by side. CAM methods explain one **layer** of the image
-encoder; *attention relevance* (Chefer et al. 2021) follows the vision transformer's attention, weighted
-by its gradient for the text; *rollout* and *raw attention* ignore the text (same map for every text).
-"""
+MATCHING_HELP = T("explain.matching_help")
+CLASSIFICATION_HELP = T("explain.classification_help")
 
-CLASSIFICATION_HELP = """\
-Which pixels made the classifier say *this class*? Pick a **class** (the top-5 predictions are listed)
-and one or more **methods**. Try the cat photo with *Egyptian cat*, then with *espresso*: a faithful
-method moves its map (or loses it) when the class changes — that is class sensitivity.
-"""
+
+def method_label(method: str, label: str) -> str:
+    """A method's name in the user's language (a browser-translated key while the app is built)."""
+    key = f"explain.method_{method}"
+    return locale.text(key) if locale.i18n.has(key) else label
 
 
 @dataclass
@@ -162,9 +159,9 @@ def panel_choices(task: str, model: str | None) -> tuple[Any, Any]:
     with user_errors("listing the explanation methods"):
         pipe = common.load_pipeline(task, model)
         ids = available_methods(pipe)
-        methods = [(METHODS[m].label, m) for m in ids]
+        methods = [(method_label(m, METHODS[m].label), m) for m in ids]
         wanted = [m for m in DEFAULT_METHODS[task] if m in ids] or ids[:1]
-        layers = [(f"default ({_default_layer(pipe)})", DEFAULT_LAYER)] + [(n, n) for n in available_layers(pipe)]
+        layers = [(locale.tr("explain.layer_default_named", layer=_default_layer(pipe)), DEFAULT_LAYER)] + [(n, n) for n in available_layers(pipe)]
         return gr.update(choices=methods, value=wanted), gr.update(choices=layers, value=DEFAULT_LAYER)
 
 
@@ -185,9 +182,9 @@ def explain_image(task: str, model: str | None, image: str | None, target: Any, 
         alpha = _alpha(alpha)
         picture = _image(image)
         target = _target(task, target)
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(task, model)
-        progress(0.3, desc=f"Explaining with {len(names)} method(s)")
+        progress(0.3, desc=locale.tr("explain.progress_explaining", n=len(names)))
         explanations = compare(pipe, picture, target, methods=names, layer=_layer(layer))
         title = f"{pipe.spec.name} · “{explanations[0].target}”"
         state = {"explanations": explanations, "title": title}
@@ -268,45 +265,49 @@ def build_explain_panel(task: str, model: Any, image: Any, target: Any = None, *
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
             if target is None:
-                target = gr.Textbox(label="Target text", placeholder="a red circle", elem_id=f"{eid}-target")
-            methods = gr.CheckboxGroup(list(METHOD_CHOICES), value=DEFAULT_METHODS.get(task, ["gradcam"]),
-                                       label="Methods (several: side by side)", elem_id=f"{eid}-methods")
-            layer = gr.Dropdown([(DEFAULT_LAYER, DEFAULT_LAYER)], value=DEFAULT_LAYER, label="Layer (CAM methods)",
-                                info="Which layer of the image encoder the CAM methods explain.",
+                target = gr.Textbox(label=T("explain.target_text"), placeholder="a red circle", elem_id=f"{eid}-target")
+            methods = gr.CheckboxGroup([(method_label(m, label), m) for label, m in METHOD_CHOICES], value=DEFAULT_METHODS.get(task, ["gradcam"]),
+                                       label=T("explain.methods_several_side_by"), elem_id=f"{eid}-methods")
+            layer = gr.Dropdown([(locale.text("explain.layer_default"), DEFAULT_LAYER)], value=DEFAULT_LAYER, label=T("explain.layer_cam_methods"),
+                                info=T("explain.which_layer_of_the"),
                                 elem_id=f"{eid}-layer")
-            run = gr.Button("Explain", variant="primary", elem_id=f"{eid}-button")
-            alpha = gr.Slider(0.0, 1.0, value=DEFAULT_ALPHA, step=0.05, label="Heatmap opacity",
+            run = gr.Button(T("explain.explain"), variant="primary", elem_id=f"{eid}-button")
+            message = common.action_message(f"{eid}-message")
+            alpha = gr.Slider(0.0, 1.0, value=DEFAULT_ALPHA, step=0.05, label=T("explain.heatmap_opacity"),
                               elem_id=f"{eid}-alpha")
-            download = gr.DownloadButton("Download PNG", value=None, size="sm", elem_id=f"{eid}-download")
+            download = gr.DownloadButton(T("explain.download_png"), value=None, size="sm", elem_id=f"{eid}-download")
         with gr.Column(scale=2, min_width=360):
-            gallery = gr.Gallery(label="Explanations", columns=3, height=380, format="png", interactive=False,
+            gallery = gr.Gallery(label=T("explain.explanations"), columns=3, height=380, format="png", interactive=False,
                                  object_fit="contain", elem_id=f"{eid}-gallery")
-            with gr.Accordion("Details (JSON)", open=False):
-                details = gr.JSON(label="Details", elem_id=f"{eid}-details")
-    with gr.Accordion("Attention per block and head (vision transformers)", open=False):
+            with gr.Accordion(T("explain.details_json"), open=False):
+                details = gr.JSON(label=T("explain.details"), elem_id=f"{eid}-details")
+    with gr.Accordion(T("explain.attention_per_block_and"), open=False):
         with gr.Row(equal_height=False):
-            block = gr.Textbox("-1", label="Block", info="-1: the last block, every head; 'all': the head "
-                               "average of every block.", scale=1, elem_id=f"{eid}-block")
-            heads_button = gr.Button("Show attention", scale=1, elem_id=f"{eid}-heads-button")
-        heads = gr.Gallery(label="Attention of the read-out token", columns=6, height=300, format="png",
+            block = gr.Textbox("-1", label=T("explain.block"), info=T("explain.1_the_last_block"), scale=1, elem_id=f"{eid}-block")
+            heads_button = gr.Button(T("explain.show_attention"), scale=1, elem_id=f"{eid}-heads-button")
+        heads_message = common.action_message(f"{eid}-heads-message")
+        heads = gr.Gallery(label=T("explain.attention_of_the_read"), columns=6, height=300, format="png",
                            interactive=False, object_fit="contain", elem_id=f"{eid}-heads")
     if examples:
-        gr.Examples(examples, inputs=[image, target], label="Examples", cache_examples=False,
+        gr.Examples(examples, inputs=[image, target], label=T("explain.examples"), cache_examples=False,
                     elem_id=f"{eid}-examples")
     if status is None:
         status = gr.HTML(visible=False)
     state = gr.State(None)
 
-    run.click(_bind(explain_image, task, prefix), [model, image, target, methods, layer, alpha],
-              [gallery, state, download, details, status], api_name=prefix, **heavy)
+    common.report_on(message, run.click(_bind(explain_image, task, prefix), [model, image, target, methods, layer,
+                                                                            alpha],
+                                        [gallery, state, download, details, status], api_name=prefix, **heavy))
     alpha.release(restyle, [state, alpha], [gallery, download], api_name=f"{prefix}_restyle", queue=False)
-    heads_button.click(_bind(attention_heads, task, f"{prefix}_attention"), [model, image, block, alpha], [heads],
-                       api_name=f"{prefix}_attention", **heavy)
+    heads_event = heads_button.click(_bind(attention_heads, task, f"{prefix}_attention"), [model, image, block, alpha],
+                                     [heads], api_name=f"{prefix}_attention", **heavy)
+    common.report_on(heads_message, heads_event)
     choices = _bind(panel_choices, task, f"{prefix}_choices")
     model.change(choices, [model], [methods, layer], api_visibility="private",
                  **heavy)
     return ExplainPanel(
-        components={"target": target, "methods": methods, "layer": layer, "button": run, "alpha": alpha,
+        components={"target": target, "methods": methods, "layer": layer, "button": run, "message": message,
+                    "alpha": alpha,
                     "download": download, "gallery": gallery, "details": details, "block": block, "heads": heads,
                     "state": state},
         load_events=[LoadEvent(choices, [model], [methods, layer], **heavy)],
@@ -324,24 +325,27 @@ def build_explain_tab() -> TabParts:
     """The image-classification tab: a photo, its top-5 classes and the Explain panel with a class picker."""
     heavy = common.model_event_options()
     gr.Markdown(CLASSIFICATION_HELP)
-    model, status = common.model_picker(CLASSIFICATION, label="Classifier", elem_id="explain-model",
+    model, status = common.model_picker(CLASSIFICATION, label=T("explain.classifier"), elem_id="explain-model",
                                         status_elem_id="explain-status",
-                                        info="EfficientNet-Lite0 ships with mmbench (offline); the ViT downloads once.")
+                                        info=T("explain.efficientnet_lite0_ships_with"))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            image = UploadedImage(type="filepath", label="Image", height=260, sources=["upload", "clipboard"],
+            image = UploadedImage(type="filepath", label=T("explain.image"), height=260, sources=["upload", "clipboard"],
                                   elem_id="explain-image")
         with gr.Column(scale=1, min_width=260):
-            predictions = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="explain-predictions")
-            target = gr.Dropdown(list(STARTER_CLASSES), value=STARTER_CLASSES[0], label="Class to explain",
+            predictions = gr.Label(num_top_classes=5, label=T("explain.top_5_classes"), elem_id="explain-predictions")
+            target = gr.Dropdown(list(STARTER_CLASSES), value=STARTER_CLASSES[0], label=T("explain.class_to_explain"),
                                  allow_custom_value=True, filterable=True, elem_id="explain-class",
-                                 info="Type to search the model's classes.")
+                                 info=T("explain.type_to_search_the"))
     panel = build_explain_panel(CLASSIFICATION, model, image, target, prefix="explain", status=status)
-    gr.Examples(_photo_examples(), inputs=[image, target], label="Real photos (scikit-image)", cache_examples=False,
+    gr.Examples(_photo_examples(), inputs=[image, target], label=T("explain.real_photos_scikit_image"), cache_examples=False,
                 elem_id="explain-examples")
 
-    model.change(classifier_status, [model], [status, target], api_visibility="private", **heavy)
-    image.change(classify, [model, image], [predictions, target, status], api_name="explain_classify", **heavy)
+    common.report_on(status, model.change(classifier_status, [model], [status, target], api_visibility="private",
+                                          **heavy), clear=False)
+    common.report_on(panel.components["message"],
+                     image.change(classify, [model, image], [predictions, target, status], api_name="explain_classify",
+                                  **heavy))
     return TabParts(
         components={"model": model, "status": status, "image": image, "predictions": predictions, "target": target,
                     **{f"panel_{k}": v for k, v in panel.components.items()}},

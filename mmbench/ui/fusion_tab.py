@@ -12,9 +12,11 @@ from typing import Any
 
 import gradio as gr
 
+from . import common, locale
 from .common import TabParts, number_option, user_error, user_errors
+from .locale import T
 
-TAB_TITLE = "Fusion lab"
+TAB_TITLE = T("fusion.title")
 
 #: Every strategy the lab knows, in the library's order (mirrors ``mmbench.models.fusion_strategies.STRATEGIES``;
 #: kept as data here so building the app does not import torch).
@@ -28,14 +30,15 @@ MAX_SEEDS = 3
 REPRESENTATION_CHOICES: dict[str, list[tuple[str, str]]] = {
     "text": [("TF-IDF (handcrafted)", "tfidf"), ("MiniLM sentence embedding (deep)", "minilm"),
              ("CLIP text tower (deep, tiny offline CLIP)", "clip")],
-    "image": [("HOG + colour histograms (handcrafted)", "hog"), ("CLIP image tower (deep, tiny offline CLIP)", "clip")],
+    "image": [("HOG + colour histograms (handcrafted)", "hog"), ("CLIP image tower (deep, tiny offline CLIP)", "clip"),
+              ("face expression (deep, MTCNN + mini-Xception; real photos only)", "expression")],
     "audio": [("MFCC + chroma (handcrafted)", "mfcc"), ("spectrogram CNN (deep, mmbench-prosody-cnn)", "cnn")],
 }
 DEFAULT_REPRESENTATIONS: dict[str, str] = {"text": "tfidf", "image": "hog", "audio": "mfcc"}
 WORD_METHODS: tuple[str, ...] = ("occlusion", "integrated_gradients")
 #: First-time extraction cost of a deep representation, seconds per 1000 samples on one CPU core
 #: (afterwards the features come from the cache).
-_DEEP_SECONDS_PER_1000 = {"minilm": 12.0, "clip": 12.0, "cnn": 2.0}
+_DEEP_SECONDS_PER_1000 = {"minilm": 12.0, "clip": 12.0, "cnn": 2.0, "expression": 5.0}
 N_ERROR_CASES = 8
 
 #: Dataset sizes offered in the UI: (train, validation, test) samples per seed.
@@ -49,67 +52,9 @@ DEFAULT_SIZE = "small"
 _SECONDS_PER_1000_SAMPLES = 3.0
 _SECONDS_PER_STRATEGY = 0.8
 
-INTRO = """\
-Train several **fusion strategies** on the same procedural sentiment data (a review text, a face image
-and a prosody clip per sample; label negative / neutral / positive) and compare them fairly: same
-features, same training budget, same test split. Each modality's **reliability** is the probability that
-its cue tells the truth; **noise** makes every cue harder to read. Lower one modality's reliability and
-watch which strategies notice.
-"""
-
-FORMULAS = """\
-With `x_m` the features of modality *m* and `h_m = ReLU(W_m x_m + b_m)` its learned encoding:
-
-* **unimodal** (`text`, `image`, `audio`): `y = MLP(x_m)` — the baselines fusion has to beat.
-* **concat** (early fusion): `h = [h_img; h_txt; h_aud]` is the concatenation of the features, `y = MLP(h)`.
-  A missing modality is mean-imputed (a zero row).
-* **fc** (deep fusion): `y = FC(ReLU(FC([h_text; h_image; h_audio])))` — a fully connected layer mixes the
-  learned encodings.
-* **gated**: one score per modality, `a_i = softmax_i(w^T h_i)`, then `h = Σ_i a_i h_i`, `y = FC(h)`. The gate
-  weights `a_i` are computed *per sample*, so an unreadable modality can be down-weighted; the summary
-  shows their test-set mean.
-* **late fusion** (decision level): one classifier per modality, `y_m = MLP_m(x_m)`, combined by averaging
-  probabilities (`late_average`), multiplying them (`late_product`), taking the max (`late_max`) or a
-  learned weighting `S = Σ_m w_m y_m`, `w = softmax(v)` (`late_learned`, the chapter's `S = a S_v + b S_a`).
-* **tfn** / **lmf**: outer product of `[h_m; 1]` (tensor fusion) and its low-rank factorisation.
-* **attention**: the three encodings as tokens through one transformer layer.
-
-Robustness: each fusion model is also scored with one modality removed at test time.
-
-**Representations.** Each modality can be read by a handcrafted extractor or by a deep, pretrained
-encoder: MiniLM sentence embeddings (real all-MiniLM-L6-v2 weights), the CLIP of the matching tab, and a
-spectrogram CNN. Deep features are computed once and cached.
-
-**Multi-task loss.** `loss = L(y) + Σ_m w_m L(y_m)`: auxiliary classifiers on each modality's encoding
-`h_m` (late fusion always has them). **Modality dropout**: during training each sample loses one modality
-with probability p, so the model meets missing modalities before the test does.
-"""
-
-REAL_DATA = """The lab runs on your own data through the library (the app never loads pickles from a path you type:
-a pickle can run code). Real datasets are **not shipped** and never downloaded by mmbench:
-
-* **CMU-MOSI / CMU-MOSEI** (text, vision, audio features): get the aligned feature pickles from MMSA
-  (`aligned_50.pkl`, github.com/thuiar/MMSA) or MultiBench (`mosi_data.pkl`, github.com/pliang279/MultiBench),
-  after accepting the CMU Multimodal SDK licence.
-* **MVSA-Single / MVSA-Multiple** (tweet text + image): request it from its authors (MCRLab, University of
-  Ottawa), unzip it, and pass the folder that holds `labelResultAll.txt` and `data/`.
-
-```python
-from mmbench.data.mosi import load_mosi
-from mmbench.data.mvsa import load_mvsa
-from mmbench.fusion.lab import compare
-
-mosi = [load_mosi("aligned_50.pkl", split=s) for s in ("train", "valid", "test")]
-report = compare(["text", "image", "audio", "concat", "gated", "late_average"], data=mosi)
-# MOSI's 'vision' features are the lab's 'image' modality
-
-mvsa = load_mvsa("MVSA_Single")              # one split: the lab splits it 70/10/20 per seed
-report = compare(data=mvsa, representations={"text": "minilm", "image": "clip"})
-print(report.format_table())
-```
-
-Notebook `notebooks/7.1_7.3.1_fusion_and_sentiment.ipynb` shows the same calls.
-"""
+INTRO = T("fusion.intro")
+FORMULAS = T("fusion.formulas")
+REAL_DATA = T("fusion.real_data")
 
 
 def expected_seconds(n_strategies: int, n_seeds: int, size: str = DEFAULT_SIZE,
@@ -129,10 +74,21 @@ def time_hint(strategies: list[str] | None, n_seeds: float | None, size: str | N
     reps = {"text": text_rep, "image": image_rep, "audio": audio_rep}
     secs = expected_seconds(n, seeds, size or DEFAULT_SIZE, {m: r for m, r in reps.items() if r}, bool(ablation))
     deep = [f"{m}: {r}" for m, r in reps.items() if r in _DEEP_SECONDS_PER_1000]
-    return (f"Expected time: about **{secs:.0f} s** on a CPU ({n} strategies × {seeds} seed"
-            f"{'s' if seeds != 1 else ''}, {size or DEFAULT_SIZE} dataset"
-            f"{', deep features ' + ', '.join(deep) + ' (first run; then cached)' if deep else ''}"
-            f"{', with ablation' if ablation else ''}). The data and features of a seed are cached.")
+    extra = locale.tr("fusion.hint_deep", features=", ".join(deep)) if deep else ""
+    extra += locale.tr("fusion.hint_ablation") if ablation else ""
+    size = size or DEFAULT_SIZE
+    named = locale.tr(f"fusion.size_word_{size}") if locale.i18n.has(f"fusion.size_word_{size}") else size
+    return locale.tr("fusion.hint_time", secs=f"{secs:.0f}", n=n, seeds=seeds, size=named, extra=extra)
+
+
+def _strategy_choices(names: Any) -> list[tuple[str, str]]:
+    """(label in the user's language, strategy id) for a strategy picker."""
+    return [(locale.text(f"fusion.strategy_{n}") if locale.i18n.has(f"fusion.strategy_{n}") else n, n) for n in names]
+
+
+def _rep_label(modality: str, rep: str, label: str) -> str:
+    key = f"fusion.rep_{rep}_{modality}" if rep == "clip" else f"fusion.rep_{rep}"
+    return locale.text(key) if locale.i18n.has(key) else label
 
 
 class NamedRangeSlider(gr.Slider):
@@ -235,7 +191,7 @@ def summary_markdown(report: Any, reliability: dict[str, float], noise: float, s
     n_train, n_val, n_test = DATASET_SIZES[size]
     lines.append(f"_Setting: reliability {setting}; noise {noise:.2f}; {size} dataset ({n_train} train / "
                  f"{n_val} validation / {n_test} test per seed); seeds {s['seeds']}; took {s['wall_seconds']:.1f} s._")
-    return "\n\n".join(lines)
+    return "\n\n".join(locale.tr_text(line) for line in lines)  # each line: a catalogue template
 
 
 # -- handler ------------------------------------------------------------------------------------------
@@ -319,9 +275,9 @@ def fusion_compare(strategies: list[str] | None, n_seeds: float | None, text_rel
             done[0] += 1
             progress(min(done[0] / total, 1.0), desc=message)
 
-        progress(0.0, desc="Generating the data and features")
+        progress(0.0, desc=locale.tr("fusion.progress_data"))
         report = compare(strategies, seeds, setting, progress=step, config=config, ablation=bool(ablation))
-        table = {"headers": RESULT_HEADERS, "data": results_rows(report)}
+        table = {"headers": [locale.tr_text(h) for h in RESULT_HEADERS], "data": results_rows(report)}
         bars = plots.fusion_results_bars(report, unimodal=UNIMODAL)
         rob_headers, rob_rows = robustness_rows(report)
         rob_plot = plots.robustness_plot(report) if rob_rows else None
@@ -329,11 +285,11 @@ def fusion_compare(strategies: list[str] | None, n_seeds: float | None, text_rel
         roc = plots.roc_pr_figure(report, chosen)
         calibration = plots.calibration_figure(report, chosen)
         abl_plot = plots.ablation_figure(report) if report.ablation else None
-        abl_table = {"headers": ABLATION_HEADERS, "data": ablation_rows(report)}
+        abl_table = {"headers": [locale.tr_text(h) for h in ABLATION_HEADERS], "data": ablation_rows(report)}
         gallery = error_gallery(report)
         cases = error_cases(report, k=1)
         best = report.best("fusion") or report.best("all")
-        picker = gr.update(choices=list(report.models), value=best)
+        picker = gr.update(choices=_strategy_choices(report.models), value=best)
         index = gr.update(value=cases[0].index if cases else 0, maximum=len(report.labels[0]) - 1)
         return (table, bars, rob_plot, {"headers": rob_headers, "data": rob_rows},
                 summary_markdown(report, reliability, noise, size, reps), roc, calibration, abl_plot, abl_table,
@@ -362,7 +318,7 @@ def fusion_sample(report: Any, index: float | None, strategy: str | None, word_m
             raise user_error(f"The sample number must be a whole number, got {index!r}.") from None
         if i != index:
             raise user_error(f"The sample number must be a whole number, got {index!r}.")
-        progress(0.2, desc="Attributing the words")
+        progress(0.2, desc=locale.tr("fusion.progress_words"))
         e = explain_sample(report, i, strategy, word_method=word_method or "occlusion")
         lines = [f"**Test sample #{e.index}** — true label **{e.label}**, `{e.strategy}` predicts **{e.predicted}** "
                  f"(p = {e.probabilities[e.predicted]:.2f})."]
@@ -371,108 +327,133 @@ def fusion_sample(report: Any, index: float | None, strategy: str | None, word_m
         if e.gate_weights:
             lines.append("Gate weights a_i: " + ", ".join(f"{m} {w:.2f}" for m, w in e.gate_weights.items()))
         lines += [f"_{n}_" for n in e.notes]
-        words = e.words.html() if e.words is not None else "<i>No text attributions for this model.</i>"
+        words = e.words.html() if e.words is not None else locale.tr("fusion.no_text_attr")
         image = e.image if isinstance(e.image, np.ndarray) else (str(e.image) if e.image is not None else None)
         audio = None
         if e.audio is not None:  # int16 PCM, as a browser plays it (gradio would convert float32 with a warning)
             audio = (8000, (np.clip(np.asarray(e.audio, np.float32), -1, 1) * 32767).astype(np.int16))
-        return contributions_figure(e), words, image, audio, "\n\n".join(lines)
+        return contributions_figure(e), words, image, audio, "\n\n".join(locale.tr_text(line) for line in lines)
 
 
 # -- layout ---------------------------------------------------------------------------------------------
+#: Example settings: (strategies, reliability changes, noise); one seed, the small dataset (seconds each).
+EXAMPLE_SETTINGS: tuple[tuple[tuple[str, ...], dict[str, float], float | None], ...] = (
+    (("text", "image", "audio", "concat", "late_average", "gated"), {}, None),
+    (("text", "image", "audio", "concat", "gated", "late_learned"), {"image": 0.4}, None),
+    (("text", "image", "audio", "concat", "gated", "attention", "tfn"), {}, 0.6),
+)
+
+
+def _examples(strategies: Any, n_seeds: Any, sliders: list, noise: Any, size: Any, reliability: dict,
+              default_noise: float) -> None:
+    rows = [[list(chosen), 1, *[changes.get(m, reliability[m]) for m in MODALITY_NAMES],
+             default_noise if noise_value is None else noise_value, DEFAULT_SIZE]
+            for chosen, changes, noise_value in EXAMPLE_SETTINGS]
+    gr.Examples(rows, inputs=[strategies, n_seeds, *sliders, noise, size], cache_examples=False,
+                example_labels=["a quick comparison", "an unreliable image cue", "noisy cues"],
+                label=T("fusion.examples"), elem_id="fusion-examples")
+
+
 def build_fusion_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
     from ..data.sentiment import DEFAULT_NOISE, DEFAULT_RELIABILITY  # numpy only, no torch
 
     gr.Markdown(INTRO)
-    with gr.Accordion("The fusion strategies (formulas)", open=False):
+    with gr.Accordion(T("fusion.the_fusion_strategies_formulas"), open=False):
         gr.Markdown(FORMULAS)
-    with gr.Accordion("Use real data (CMU-MOSI/MOSEI, MVSA)", open=False):
+    with gr.Accordion(T("fusion.use_real_data_cmu"), open=False):
         gr.Markdown(REAL_DATA, elem_id="fusion-real-data")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
-            strategies = gr.CheckboxGroup(list(STRATEGY_CHOICES), value=list(STRATEGY_CHOICES), label="Strategies",
-                                          info="text / image / audio are the unimodal baselines.",
+            strategies = gr.CheckboxGroup(_strategy_choices(STRATEGY_CHOICES), value=list(STRATEGY_CHOICES), label=T("fusion.strategies"),
+                                          info=T("fusion.text_image_audio_are"),
                                           elem_id="fusion-strategies")
-            n_seeds = NamedRangeSlider(1, MAX_SEEDS, value=1, step=1, label="Seeds",
-                                info="Each seed is a new dataset and a new initialisation; more seeds give the ± std.",
+            n_seeds = NamedRangeSlider(1, MAX_SEEDS, value=1, step=1, label=T("fusion.seeds"),
+                                info=T("fusion.each_seed_is_a"),
                                 elem_id="fusion-seeds")
-            size = gr.Radio([(f"{name} ({sum(n)} samples per seed)", name) for name, n in DATASET_SIZES.items()],
-                            value=DEFAULT_SIZE, label="Dataset size", elem_id="fusion-size")
+            size = gr.Radio([(locale.text(f"fusion.size_{name}"), name) for name in DATASET_SIZES],
+                            value=DEFAULT_SIZE, label=T("fusion.dataset_size"), elem_id="fusion-size")
         with gr.Column(scale=1, min_width=280):
-            sliders = [NamedRangeSlider(0.0, 1.0, value=DEFAULT_RELIABILITY[m], step=0.01, label=f"{m} reliability",
-                                 info="P(this modality's cue equals the true label)" if m == "text" else None,
+            sliders = [NamedRangeSlider(0.0, 1.0, value=DEFAULT_RELIABILITY[m], step=0.01, label=T(f"fusion.reliability_{m}"),
+                                 info=T("fusion.reliability_info") if m == "text" else None,
                                  elem_id=f"fusion-reliability-{m}")
                        for m in MODALITY_NAMES]
-            noise = NamedRangeSlider(0.0, 1.0, value=DEFAULT_NOISE["text"], step=0.05, label="Noise (all modalities)",
-                              info="0: crisp cues, 1: very hard to read", elem_id="fusion-noise")
+            noise = NamedRangeSlider(0.0, 1.0, value=DEFAULT_NOISE["text"], step=0.05, label=T("fusion.noise_all_modalities"),
+                              info=T("fusion.0_crisp_cues_1"), elem_id="fusion-noise")
         with gr.Column(scale=1, min_width=280):
-            reps = [gr.Dropdown(REPRESENTATION_CHOICES[m], value=DEFAULT_REPRESENTATIONS[m],
-                                label=f"{m} representation", elem_id=f"fusion-representation-{m}")
+            reps = [gr.Dropdown([(_rep_label(m, r, label), r) for label, r in REPRESENTATION_CHOICES[m]],
+                                value=DEFAULT_REPRESENTATIONS[m], label=T(f"fusion.representation_{m}"), elem_id=f"fusion-representation-{m}")
                     for m in MODALITY_NAMES]
-            with gr.Accordion("Training options", open=False):
-                multitask = gr.Checkbox(False, label="Multi-task loss (auxiliary per-modality heads)",
+            with gr.Accordion(T("fusion.training_options"), open=False):
+                multitask = gr.Checkbox(False, label=T("fusion.multi_task_loss_auxiliary"),
                                         elem_id="fusion-multitask")
-                aux_weight = NamedRangeSlider(0.0, 2.0, value=0.5, step=0.05, label="Auxiliary loss weight w_m",
+                aux_weight = NamedRangeSlider(0.0, 2.0, value=0.5, step=0.05, label=T("fusion.auxiliary_loss_weight_wm"),
                                               elem_id="fusion-aux-weight")
-                dropout = NamedRangeSlider(0.0, 0.9, value=0.0, step=0.05, label="Modality dropout p",
-                                           info="P(a training sample loses one modality)", elem_id="fusion-dropout")
-                ablation = gr.Checkbox(False, label="Modality ablation (retrain every fusion strategy without each "
-                                                    "modality: about 4x the time)", elem_id="fusion-ablation")
-    run = gr.Button("Run comparison", variant="primary", elem_id="fusion-run")
-    hint = gr.Markdown(time_hint(list(STRATEGY_CHOICES), 1, DEFAULT_SIZE), elem_id="fusion-time-hint")
+                dropout = NamedRangeSlider(0.0, 0.9, value=0.0, step=0.05, label=T("fusion.modality_dropout_p"),
+                                           info=T("fusion.p_a_training_sample"), elem_id="fusion-dropout")
+                ablation = gr.Checkbox(False, label=T("fusion.modality_ablation_retrain_every"), elem_id="fusion-ablation")
+    with gr.Row():
+        run = gr.Button(T("fusion.run_comparison"), variant="primary", elem_id="fusion-run", scale=3)
+        halt = gr.Button(T("fusion.stop"), variant="stop", elem_id="fusion-stop", scale=1)
+    message = common.action_message("fusion-message")
+    hint = gr.Markdown("", elem_id="fusion-time-hint")  # filled on load, in the user's language
+    _examples(strategies, n_seeds, sliders, noise, size, DEFAULT_RELIABILITY, DEFAULT_NOISE["text"])
     summary = gr.Markdown(elem_id="fusion-summary")
-    results = gr.Dataframe(headers=RESULT_HEADERS, interactive=False, label="Results (best first)",
+    results = gr.Dataframe(headers=RESULT_HEADERS, interactive=False, label=T("fusion.results_best_first"),
                            elem_id="fusion-results")
     with gr.Row(equal_height=False):
-        bars = gr.Plot(label="Macro-F1 per strategy", format="png", elem_id="fusion-bars")
-        rob_plot = gr.Plot(label="Robustness to a missing modality", format="png", elem_id="fusion-robustness-plot")
-    robustness = gr.Dataframe(interactive=False, label="Robustness: macro-F1 with a modality removed or noised",
+        bars = gr.Plot(label=T("fusion.macro_f1_per_strategy"), format="png", elem_id="fusion-bars")
+        rob_plot = gr.Plot(label=T("fusion.robustness_to_a_missing"), format="png", elem_id="fusion-robustness-plot")
+    robustness = gr.Dataframe(interactive=False, label=T("fusion.robustness_macro_f1_with"),
                               elem_id="fusion-robustness")
     with gr.Row(equal_height=False):
-        roc = gr.Plot(label="ROC and precision-recall (best fusion vs best unimodal)", format="png",
+        roc = gr.Plot(label=T("fusion.roc_and_precision_recall"), format="png",
                       elem_id="fusion-roc")
-        calibration = gr.Plot(label="Calibration", format="png", elem_id="fusion-calibration")
+        calibration = gr.Plot(label=T("fusion.calibration"), format="png", elem_id="fusion-calibration")
     with gr.Row(equal_height=False):
-        abl_plot = gr.Plot(label="Modality ablation", format="png", elem_id="fusion-ablation-plot")
+        abl_plot = gr.Plot(label=T("fusion.modality_ablation"), format="png", elem_id="fusion-ablation-plot")
         abl_table = gr.Dataframe(headers=ABLATION_HEADERS, interactive=False,
-                                 label="Modality ablation: macro-F1 (tick 'Modality ablation' to fill)",
+                                 label=T("fusion.modality_ablation_macro_f1"),
                                  elem_id="fusion-ablation-table")
-    errors = gr.Gallery(label="Error cases of the best fusion strategy (most confident mistakes first)", columns=2,
+    errors = gr.Gallery(label=T("fusion.error_cases_of_the"), columns=2,
                         height=420, format="png", interactive=False, elem_id="fusion-errors")
-    gr.Markdown("### Single example: how did a model decide?\nPick a test sample (the first error case is "
-                "preselected) and a strategy: per-modality contributions and the text's word attributions.")
+    gr.Markdown(T("fusion.single_example_how_did"))
     with gr.Row(equal_height=False):
-        sample = gr.Number(value=0, precision=0, minimum=0, label="Test sample #", elem_id="fusion-sample-index")
-        sample_strategy = gr.Dropdown(list(STRATEGY_CHOICES), value="gated", label="Strategy",
-                                      info="one of the strategies of your last run", elem_id="fusion-sample-strategy")
-        word_method = gr.Radio(list(WORD_METHODS), value="occlusion", label="Word attributions",
-                               info="integrated_gradients needs the MiniLM text representation",
+        sample = gr.Number(value=0, precision=0, minimum=0, label=T("fusion.test_sample"), elem_id="fusion-sample-index")
+        sample_strategy = gr.Dropdown(_strategy_choices(STRATEGY_CHOICES), value="gated", label=T("fusion.strategy"),
+                                      info=T("fusion.one_of_the_strategies"), elem_id="fusion-sample-strategy")
+        word_method = gr.Radio([(locale.text(f"fusion.word_{m}"), m) for m in WORD_METHODS], value="occlusion", label=T("fusion.word_attributions"),
+                               info=T("fusion.integratedgradients_needs_the_minilm"),
                                elem_id="fusion-word-method")
-        explain_btn = gr.Button("Explain this sample", elem_id="fusion-sample-run")
+        explain_btn = gr.Button(T("fusion.explain_this_sample"), elem_id="fusion-sample-run")
+    sample_message = common.action_message("fusion-sample-message")
     sample_info = gr.Markdown(elem_id="fusion-sample-info")
     with gr.Row(equal_height=False):
-        contributions = gr.Plot(label="Contributions", format="png", elem_id="fusion-contributions")
+        contributions = gr.Plot(label=T("fusion.contributions"), format="png", elem_id="fusion-contributions")
         with gr.Column():
-            words = gr.HTML(label="Word attributions", elem_id="fusion-words")
+            words = gr.HTML(label=T("fusion.word_attributions"), elem_id="fusion-words")
             with gr.Row():
-                sample_image = gr.Image(label="Image", height=160, interactive=False, elem_id="fusion-sample-image")
-                sample_audio = gr.Audio(label="Audio", interactive=False, elem_id="fusion-sample-audio")
+                sample_image = gr.Image(label=T("fusion.image"), height=160, interactive=False, elem_id="fusion-sample-image")
+                sample_audio = gr.Audio(label=T("fusion.audio"), interactive=False, elem_id="fusion-sample-audio")
     report_state = gr.State(None)
 
     hint_inputs = [strategies, n_seeds, size, *reps, ablation]
     for control in hint_inputs:
         control.change(time_hint, hint_inputs, [hint], api_visibility="private", queue=False)
-    run.click(fusion_compare, [strategies, n_seeds, *sliders, noise, size, *reps, multitask, aux_weight, dropout,
-                               ablation],
-              [results, bars, rob_plot, robustness, summary, roc, calibration, abl_plot, abl_table, errors,
-               sample_strategy, sample, report_state], api_name="fusion_compare",
-              concurrency_id="fusion", concurrency_limit=1)
-    explain_btn.click(fusion_sample, [report_state, sample, sample_strategy, word_method],
-                      [contributions, words, sample_image, sample_audio, sample_info], api_name="fusion_sample",
-                      concurrency_id="fusion", concurrency_limit=1)
+    compare_event = run.click(fusion_compare, [strategies, n_seeds, *sliders, noise, size, *reps, multitask,
+                                               aux_weight, dropout, ablation],
+                              [results, bars, rob_plot, robustness, summary, roc, calibration, abl_plot, abl_table,
+                               errors, sample_strategy, sample, report_state], api_name="fusion_compare",
+                              concurrency_id="fusion", concurrency_limit=1)
+    common.report_on(message, compare_event)
+    halt.click(None, None, None, cancels=[compare_event], queue=False, api_visibility="private")
+    common.report_on(sample_message,
+                     explain_btn.click(fusion_sample, [report_state, sample, sample_strategy, word_method],
+                                       [contributions, words, sample_image, sample_audio, sample_info],
+                                       api_name="fusion_sample", concurrency_id="fusion", concurrency_limit=1))
 
-    return TabParts(components={"strategies": strategies, "seeds": n_seeds, "size": size, "noise": noise,
+    return TabParts(load_events=[common.LoadEvent(time_hint, hint_inputs, [hint])],
+                    components={"strategies": strategies, "seeds": n_seeds, "size": size, "noise": noise,
                                 "reliability": sliders, "results": results, "bars": bars,
                                 "robustness_plot": rob_plot, "robustness": robustness, "summary": summary,
                                 "representations": reps, "multitask": multitask, "aux_weight": aux_weight,

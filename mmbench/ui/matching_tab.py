@@ -15,12 +15,14 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from .. import i18n
+from . import common, locale
 from .common import LoadEvent, TabParts, UploadedImage, user_error, user_errors
 from .explain_panel import MATCHING_HELP, build_explain_panel, matching_examples
+from .locale import T
 
 TASK = "image-text-matching"
-TAB_TITLE = "Image–text matching"
+TAB_TITLE = T("matching.title")
 
 #: Built-in search gallery size, and the limits of what one request may ask for.
 BUILTIN_GALLERY_SIZE = 200
@@ -33,18 +35,9 @@ DEFAULT_TEMPLATE = "a photo of a {}."
 BUILTIN, UPLOADED = "built-in", "uploaded"
 PHOTO_INDEX = "photo-index"  # the folder index named by MMBENCH_INDEX (mmbench.photos)
 
-TINY_MODEL_NOTE = (
-    "The offline tiny CLIP only knows mmbench's procedural world: 64×64 scenes of circles, squares, triangles, "
-    "diamonds, crosses and rings in red, green, blue, yellow, purple and orange, small or large, left of / right "
-    "of / above / below each other. Try the procedural examples. Real photos (cat, coffee, ...) need an online "
-    "CLIP, which downloads once when this machine can reach the Hugging Face hub."
-)
+TINY_MODEL_NOTE = i18n.tr("matching.tiny_note")  # English; the status line shows it in the user's language
 
-INTRO = """\
-Match images with texts using a CLIP-style model: **similarity matrix** (every image against every text),
-**zero-shot classification** (pick the label that best describes one image) and **text → image search**.
-Upload an image (and optionally several more in the gallery), or pick an example at the bottom.
-"""
+INTRO = T("matching.intro")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -61,7 +54,7 @@ def _warn_unknown_words(pipe: Any, texts: list[str]) -> None:
     unknown = pipe.unknown_words(texts)
     if unknown:
         shown = ", ".join(repr(w) for w in unknown[:10]) + (" …" if len(unknown) > 10 else "")
-        gr.Warning(f"{pipe.spec.name} does not know these words and ignores their meaning: {shown}.")
+        gr.Warning(locale.tr("matching.unknown_words", model=pipe.spec.name, words=shown))
 
 
 def _lines(text: str | None, what: str, limit: int | None = None) -> list[str]:
@@ -146,14 +139,14 @@ def similarity(model: str | None, image: str | None, gallery: list | None, texts
             raise user_error(f"Too many images: {len(paths)}; the similarity matrix shows at most "
                            f"{MAX_SIMILARITY_IMAGES}. Use 'Text → image search' for larger galleries.")
         images = common.validate_uploads(paths)
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = _matching_pipeline(model)
-        progress(0.5, desc="Embedding images and texts")
+        progress(0.5, desc=locale.tr("matching.progress_embedding"))
         result = pipe(images, text_list)
         _warn_unknown_words(pipe, result.texts)
         names = [common.display_name(p, i) for i, p in enumerate(paths)]
         fig = similarity_heatmap(result.similarity, result.texts, names,
-                                 title=f"Cosine similarity · {pipe.spec.name}")
+                                 title=locale.tr("matching.plot_similarity", model=pipe.spec.name))
         best = result.similarity.argmax(axis=1)
         table = {
             "model": pipe.spec.name,
@@ -177,12 +170,12 @@ def zero_shot(model: str | None, image: str | None, labels: str | None, template
         if not image:
             raise user_error("No image to classify: upload one under 'Image' or pick an example below.")
         picture = common.validate_uploads([image])[0]
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = _matching_pipeline(model)
-        progress(0.5, desc="Classifying")
+        progress(0.5, desc=locale.tr("matching.progress_classifying"))
         result = pipe.zero_shot_classify(picture, label_list, templates)
         _warn_unknown_words(pipe, [t.format(label) for label in label_list for t in (templates or ["{}"])])
-        fig = zero_shot_bars(result, top_k=10, title=f"Zero-shot · {pipe.spec.name}")
+        fig = zero_shot_bars(result, top_k=10, title=locale.tr("matching.plot_zero_shot", model=pipe.spec.name))
         scores = {label: round(float(p), 4) for label, p in zip(result.labels, result.probs)}
         return fig, scores, _status(pipe)
 
@@ -200,10 +193,10 @@ def search(model: str | None, query: str | None, source: str, k: float, gallery:
             from ..photos.service import search_configured_thumbnails
 
             found, index = search_configured_thumbnails(query, k)
-            items = [(image, f"#{h['rank']} · score {h['score']:.2f} · {common.display_name(h['path'])}")
+            items = [(image, f"#{h['rank']} · {locale.tr('matching.score')} {h['score']:.2f} · {common.display_name(h['path'])}")
                      for image, h in found]
             return items, [h for _, h in found], state, _status(index.pipeline)
-        progress(0.05, desc="Loading the model")
+        progress(0.05, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(TASK, model)
         if source == UPLOADED:
             paths = common.gallery_paths(gallery)
@@ -216,18 +209,19 @@ def search(model: str | None, query: str | None, source: str, k: float, gallery:
             if not state or state.get("key") != key:  # embed once per gallery and model, per user
                 images = common.validate_uploads(paths, what="Gallery image")  # shrunk: kept in the state
                 built = pipe.build_gallery(images, ids=list(range(len(paths))),
-                                           progress=_progress_fn(progress, "Embedding your gallery"))
+                                           progress=_progress_fn(progress, locale.tr("matching.progress_gallery")))
                 state = {"key": key, "gallery": built}
             hits = pipe.search(state["gallery"], query, k)
-            items = [(paths[h.id], f"#{h.rank} · score {h.score:.2f} · {common.display_name(paths[h.id])}")
+            items = [(paths[h.id], f"#{h.rank} · {locale.tr('matching.score')} {h.score:.2f} · {common.display_name(paths[h.id])}")
                      for h in hits]
             table = [{"rank": h.rank, "image": common.display_name(paths[h.id]), "score": round(h.score, 4)}
                      for h in hits]
         else:
-            built = _BUILTIN_GALLERIES.get(pipe, _progress_fn(progress, "Embedding the built-in gallery"))
+            built = _BUILTIN_GALLERIES.get(pipe, _progress_fn(progress, locale.tr("matching.progress_builtin")))
             images, captions = _builtin_gallery_data()
             hits = pipe.search(built, query, k)
-            items = [(upscale(images[h.id], 192), f"#{h.rank} · score {h.score:.2f} · scene {h.id}: {captions[h.id]}")
+            items = [(upscale(images[h.id], 192), f"#{h.rank} · {locale.tr('matching.score')} {h.score:.2f} · "
+                      f"{locale.tr('matching.scene')} {h.id}: {captions[h.id]}")
                      for h in hits]
             table = [{"rank": h.rank, "scene": h.id, "caption": captions[h.id], "score": round(h.score, 4)}
                      for h in hits]
@@ -265,15 +259,14 @@ def _examples(image: Any, texts: Any, labels: Any) -> None:
         others = [captions[(i + 1) % len(captions)], captions[(i + 3) % len(captions)]]
         candidates = others[: i % 3] + [caption] + others[i % 3:]
         rows.append([path, "\n".join(candidates), all_classes])
-    gr.Examples(rows, inputs=[image, texts, labels], label="Procedural world — the offline tiny CLIP knows these",
+    gr.Examples(rows, inputs=[image, texts, labels], label=T("matching.examples_procedural"),
                 examples_per_page=8, cache_examples=False, visible_columns=[0, 1],
                 elem_id="matching-examples-procedural")
     photo_texts = "\n".join(REAL_PHOTO_TEXTS.values())
     photo_labels = "cat\ncup of coffee\nastronaut\nrocket"
     gr.Examples([[path, photo_texts, photo_labels] for path in files.photos.values()],
                 inputs=[image, texts, labels],
-                label="Real photos (scikit-image) — need an online CLIP; the offline tiny model only knows the "
-                      "procedural world",
+                label=T("matching.examples_photos"),
                 examples_per_page=4, cache_examples=False, elem_id="matching-examples-photos")
 
 
@@ -282,80 +275,83 @@ def build_matching_tab() -> TabParts:
     heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    model, status = common.model_picker(TASK, label="Model", elem_id="matching-model", status_elem_id="matching-status",
-                                        info=f"{common.TIER_INFO} The status shows which model answered.")
+    model, status = common.model_picker(TASK, label=T("common.model_label"), elem_id="matching-model",
+                                        status_elem_id="matching-status", info=common.TIER_INFO_STATUS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            image = UploadedImage(type="filepath", label="Image", height=260, sources=["upload", "clipboard"],
+            image = UploadedImage(type="filepath", label=T("matching.image"), height=260, sources=["upload", "clipboard"],
                                   elem_id="matching-image")
         with gr.Column(scale=2, min_width=320):
-            gallery = gr.Gallery(label="Image gallery (several images)", interactive=True, type="filepath", columns=6,
+            gallery = gr.Gallery(label=T("matching.gallery"), interactive=True, type="filepath", columns=6,
                                  height=260, file_types=["image"], elem_id="matching-gallery")
-            load_examples = gr.Button("Load the 8 procedural example images into the gallery", size="sm",
+            load_examples = gr.Button(T("matching.load_examples"), size="sm",
                                       elem_id="matching-load-examples")
 
     with gr.Tabs():
-        with gr.Tab("Similarity matrix", id="similarity"):
+        with gr.Tab(T("matching.tab_similarity"), id="similarity"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=260):
-                    gr.Markdown("Rows: the **Image** and the **gallery** images; columns: these texts. "
-                                "The framed cell is each image's best text.")
-                    texts = gr.Textbox(label="Texts (one per line)", lines=6, max_lines=20,
+                    gr.Markdown(T("matching.similarity_help"))
+                    texts = gr.Textbox(label=T("matching.texts"), lines=6, max_lines=20,
                                        placeholder="a red circle\na blue square left of a green ring",
                                        elem_id="matching-texts")
-                    sim_button = gr.Button("Similarity", variant="primary", elem_id="matching-similarity-button")
-                    with gr.Accordion("Table (JSON)", open=False):
-                        sim_table = gr.JSON(label="Similarity table", elem_id="matching-similarity-table")
+                    sim_button = gr.Button(T("matching.similarity_button"), variant="primary", elem_id="matching-similarity-button")
+                    sim_message = common.action_message("matching-similarity-message")
+                    with gr.Accordion(T("matching.table_json"), open=False):
+                        sim_table = gr.JSON(label=T("matching.similarity_table"), elem_id="matching-similarity-table")
                 with gr.Column(scale=2, min_width=360):
-                    heatmap = gr.Plot(label="Similarity heatmap", format="png", elem_id="matching-heatmap")
-        with gr.Tab("Zero-shot classification", id="zero-shot"):
+                    heatmap = gr.Plot(label=T("matching.heatmap"), format="png", elem_id="matching-heatmap")
+        with gr.Tab(T("matching.tab_zero_shot"), id="zero-shot"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=260):
-                    gr.Markdown("Classifies the single **Image** among these labels.")
-                    labels = gr.Textbox(world_labels(), label="Labels (one per line)", lines=6, max_lines=8,
+                    gr.Markdown(T("matching.zero_shot_help"))
+                    labels = gr.Textbox(world_labels(), label=T("matching.labels"), lines=6, max_lines=8,
                                         placeholder="red circle\nblue square\ngreen ring", elem_id="matching-labels")
-                    fill_labels = gr.Button("Use the 36 colour-shape classes of the procedural world", size="sm")
-                    template = gr.Textbox(DEFAULT_TEMPLATE, label="Prompt template ({} is replaced by the label; "
-                                          "one per line to average several; empty: labels as they are)",
+                    fill_labels = gr.Button(T("matching.fill_labels"), size="sm")
+                    template = gr.Textbox(DEFAULT_TEMPLATE, label=T("matching.template"),
                                           lines=1, max_lines=4, elem_id="matching-template")
-                    zs_button = gr.Button("Zero-shot", variant="primary", elem_id="matching-zero-shot-button")
+                    zs_button = gr.Button(T("matching.zero_shot_button"), variant="primary", elem_id="matching-zero-shot-button")
+                    zs_message = common.action_message("matching-zero-shot-message")
                 with gr.Column(scale=2, min_width=360):
-                    bars = gr.Plot(label="Zero-shot probabilities", format="png", elem_id="matching-bars")
-                    with gr.Accordion("Scores (JSON)", open=False):
-                        scores = gr.JSON(label="Scores", elem_id="matching-scores")
-        with gr.Tab("Text → image search", id="search"):
+                    bars = gr.Plot(label=T("matching.zero_shot_plot"), format="png", elem_id="matching-bars")
+                    with gr.Accordion(T("matching.scores_json"), open=False):
+                        scores = gr.JSON(label=T("matching.scores"), elem_id="matching-scores")
+        with gr.Tab(T("matching.tab_search"), id="search"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=260):
-                    query = gr.Textbox(label="Query", placeholder="a purple ring above an orange diamond",
+                    query = gr.Textbox(label=T("matching.query"), placeholder="a purple ring above an orange diamond",
                                        elem_id="matching-query")
-                    source = gr.Radio([(f"Built-in procedural gallery ({BUILTIN_GALLERY_SIZE} scenes)", BUILTIN),
-                                       ("My uploaded gallery", UPLOADED)] + _photo_index_choice(),
-                                      value=BUILTIN, label="Search in",
+                    source = gr.Radio([(T("matching.source_builtin"), BUILTIN),
+                                       (T("matching.source_uploaded"), UPLOADED)] + _photo_index_choice(),
+                                      value=BUILTIN, label=T("matching.search_in"),
                                       elem_id="matching-source")
-                    k = gr.Slider(1, MAX_K, value=8, step=1, label="Results (k)", elem_id="matching-k")
-                    search_button = gr.Button("Search", variant="primary", elem_id="matching-search-button")
-                    gr.Markdown("Score: cosine similarity, or — for a model with a matching head, like the tiny "
-                                "CLIP — the head's logit after it re-ranks the best candidates (higher is better).")
-                    with gr.Accordion("Hits (JSON)", open=False):
-                        hits = gr.JSON(label="Hits", elem_id="matching-hits")
+                    k = gr.Slider(1, MAX_K, value=8, step=1, label=T("matching.k"), elem_id="matching-k")
+                    search_button = gr.Button(T("matching.search_button"), variant="primary", elem_id="matching-search-button")
+                    search_message = common.action_message("matching-search-message")
+                    gr.Markdown(T("matching.score_help"))
+                    with gr.Accordion(T("matching.hits_json"), open=False):
+                        hits = gr.JSON(label=T("matching.hits"), elem_id="matching-hits")
                 with gr.Column(scale=2, min_width=360):
-                    results = gr.Gallery(label="Top results", columns=4, height=420, format="png",
+                    results = gr.Gallery(label=T("matching.results"), columns=4, height=420, format="png",
                                          interactive=False, elem_id="matching-results")
-        with gr.Tab("Explain", id="explain"):
+        with gr.Tab(T("matching.tab_explain"), id="explain"):
             explain = build_explain_panel(TASK, model, image, prefix="matching_explain", help_text=MATCHING_HELP,
                                           examples=matching_examples())
     gallery_state = gr.State(None)  # this user's embedded upload gallery: {"key": ..., "gallery": Gallery}
 
     _examples(image, texts, labels)
 
-    model.change(model_status, [model], [status], api_name="model_status", **heavy)
-    sim_button.click(similarity, [model, image, gallery, texts], [heatmap, sim_table, status],
-                     api_name="similarity", **heavy)
-    zs_button.click(zero_shot, [model, image, labels, template], [bars, scores, status], api_name="zero_shot", **heavy)
-    search_button.click(search, [model, query, source, k, gallery, gallery_state],
-                        [results, hits, gallery_state, status], api_name="search", **heavy)
-    query.submit(search, [model, query, source, k, gallery, gallery_state], [results, hits, gallery_state, status],
-                 api_visibility="private", **heavy)
+    common.report_on(status, model.change(model_status, [model], [status], api_name="model_status", **heavy),
+                     clear=False)
+    common.report_on(sim_message, sim_button.click(similarity, [model, image, gallery, texts],
+                                                   [heatmap, sim_table, status], api_name="similarity", **heavy))
+    common.report_on(zs_message, zs_button.click(zero_shot, [model, image, labels, template], [bars, scores, status],
+                                                 api_name="zero_shot", **heavy))
+    common.report_on(search_message,
+                     search_button.click(search, [model, query, source, k, gallery, gallery_state],
+                                         [results, hits, gallery_state, status], api_name="search", **heavy),
+                     query.submit(search, [model, query, source, k, gallery, gallery_state],
+                                  [results, hits, gallery_state, status], api_visibility="private", **heavy))
     load_examples.click(example_gallery, None, [gallery, texts], api_name="example_gallery", queue=False)
     fill_labels.click(world_labels, None, [labels], api_visibility="private", queue=False)
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from . import common, locale
 from .common import TabParts, user_errors
+from .locale import T
 
-TAB_TITLE = "Monitoring"
+TAB_TITLE = T("monitoring.title")
 
 #: Shifts offered by the simulator (mirrors ``mmbench.data.shifts.IMAGE_SHIFTS`` and its descriptions; kept
 #: as data here so building the app imports neither numpy-heavy code nor torch).
@@ -35,15 +36,7 @@ DEFAULT_REQUESTS = 40
 MAX_REQUESTS = 400
 REFRESH_SECONDS = 2.0
 
-INTRO = """\
-**Watching a model in production.** The top plot is this app's own Prometheus metrics (served at `/metrics`):
-requests, errors and mean latency per task, sampled each time you refresh. The **drift monitor** below tests
-windows of tiny-CLIP image embeddings against a reference of the procedural world (KS per principal component,
-Bonferroni): a window *drifts* when its p-value is below the alarm level α = 0.01, and the monitor raises an alert
-and remembers when the drift started. **Simulate a shift** streams requests of shifted scenes (10 images per
-request) through it, and some corrupt ones if you ask; watch the p-values fall when the data changes. The same
-state is exported as `mmbench_drift_alert`, `mmbench_drift_p_value` and `mmbench_drift_started_timestamp_seconds`.
-"""
+INTRO = T("monitoring.intro")
 
 _LOCK = threading.Lock()
 _SERIES: Any = None
@@ -81,15 +74,18 @@ def alert_html(data: dict) -> str:
     state = data.get("state", {})
     last = state.get("last_p_value")
     alpha = float(data.get("alpha", 0.01))
-    p_text = "no window tested yet" if last is None else f"latest p-value <b>{last:.3g}</b> (α = {alpha:g})"
-    counts = (f"{state.get('windows_tested', 0)} windows tested, {state.get('windows_drifted', 0)} drifted, "
-              f"{state.get('samples_seen', 0)} images seen")
+    tr = locale.tr
+    p_text = tr("monitoring.no_window") if last is None else tr("monitoring.latest_p", p=f"{last:.3g}", alpha=f"{alpha:g}")
+    counts = tr("monitoring.counts", tested=state.get("windows_tested", 0), drifted=state.get("windows_drifted", 0),
+                seen=state.get("samples_seen", 0))
     if state.get("alert"):
-        body = (f"<b>ALERT: drift detected</b> since window {state['drift_started_window']} (image "
-                f"{state['drift_started_sample']}, {_time(state['drift_started_time'])}) · {p_text} · {counts}")
+        body = tr("monitoring.alert", window=state["drift_started_window"], image=state["drift_started_sample"],
+                  time=_time(state["drift_started_time"])) + f" · {p_text} · {counts}"
         colour = "214, 39, 40"
+    elif not state and not locale.serving():  # the page as built: one key, the browser translates it
+        body, colour = locale.text("monitoring.initial"), "44, 160, 44"
     else:
-        body = f"<b>No alert</b> · {p_text} · {counts}"
+        body = f"{tr('monitoring.no_alert')} · {p_text} · {counts}"
         colour = "44, 160, 44"
     return (f'<div id="monitoring-alert-state" data-alert="{int(bool(state.get("alert")))}" '
             f'style="border-left: 4px solid rgb({colour}); background: rgba({colour}, 0.12); padding: 6px 10px; '
@@ -99,11 +95,12 @@ def alert_html(data: dict) -> str:
 def _summary(data: dict) -> str:
     rows = []
     for seg in data.get("segments", [])[-6:]:
-        span = ("no full window yet" if seg["first_window"] is None
-                else f"windows {seg['first_window']}–{seg['last_window']}")
-        rows.append(f"* **{html.escape(seg['shift'])}** ({html.escape(data['shift_descriptions'][seg['shift']])}): "
-                    f"{seg['requests']} requests, {seg['errors']} failed, {span}")
-    return "\n".join(rows) or "No stream simulated yet."
+        span = (locale.tr("monitoring.no_full_window") if seg["first_window"] is None
+                else locale.tr("monitoring.windows_span", first=seg["first_window"], last=seg["last_window"]))
+        description = locale.tr_text(data["shift_descriptions"][seg["shift"]])
+        rows.append(f"* **{html.escape(seg['shift'])}** ({html.escape(description)}): "
+                    + locale.tr("monitoring.segment", requests=seg["requests"], errors=seg["errors"], span=span))
+    return "\n".join(rows) or locale.tr("monitoring.no_stream")
 
 
 def _drift_outputs(data: dict) -> tuple[Any, str, str, dict]:
@@ -144,7 +141,7 @@ def simulate(shift: str | None, n_requests: float | None, corrupt_share: float |
         chosen = shift or "none"
         if chosen not in {value for _, value in SHIFT_CHOICES}:
             raise common.user_error(f"Unknown shift {chosen!r}: choose one from the list.")
-        progress(0.0, desc="Starting the stream")
+        progress(0.0, desc=locale.tr("monitoring.progress_start"))
         # the library yields after each tested window and once at the end
         for data in live().simulate(chosen, n, corrupt_share=share,
                                     progress=lambda fraction, text: progress(fraction, desc=text)):
@@ -168,38 +165,46 @@ def build_monitoring_tab() -> TabParts:
     """Lay out the tab and wire its events; call inside ``gr.Blocks`` / ``gr.Tab``."""
     gr.Markdown(INTRO)
     with gr.Row():
-        refresh_button = gr.Button("Refresh", elem_id="monitoring-refresh", scale=0, min_width=120)
-        live_box = gr.Checkbox(False, label=f"Live: refresh every {REFRESH_SECONDS:g} s", elem_id="monitoring-live")
-    requests_plot = gr.Plot(label="Requests, errors and latency per task", format="png", elem_id="monitoring-requests")
-    with gr.Accordion("Drift monitor (tiny CLIP image embeddings, KS + PCA, α = 0.01)", open=True):
+        refresh_button = gr.Button(T("monitoring.refresh"), elem_id="monitoring-refresh", scale=0, min_width=120)
+        live_box = gr.Checkbox(False, label=T("monitoring.live_2"), elem_id="monitoring-live")
+    requests_plot = gr.Plot(label=T("monitoring.requests_errors_and_latency"), format="png", elem_id="monitoring-requests")
+    with gr.Accordion(T("monitoring.drift_monitor_tiny_clip"), open=True):
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
-                shift = gr.Dropdown(list(SHIFT_CHOICES), value="palette", label="Shift to simulate",
+                shift = gr.Dropdown([(locale.text(f"monitoring.shift_{k}"), k) for _, k in SHIFT_CHOICES], value="palette", label=T("monitoring.shift_to_simulate"),
                                     elem_id="monitoring-shift")
-                n_requests = gr.Number(DEFAULT_REQUESTS, precision=0, minimum=1, maximum=MAX_REQUESTS,
-                                       label="Requests (10 images each; a window is 200 images)",
+                n_requests = gr.Number(DEFAULT_REQUESTS, precision=0,  # the handler says the range
+                                       label=T("monitoring.requests_10_images_each"),
                                        elem_id="monitoring-requests-count")
-                corrupt = gr.Slider(0.0, 0.5, value=0.0, step=0.01, label="Share of corrupt requests (errors)",
+                corrupt = gr.Slider(0.0, 0.5, value=0.0, step=0.01, label=T("monitoring.share_of_corrupt_requests"),
                                     elem_id="monitoring-corrupt")
                 with gr.Row():
-                    run = gr.Button("Simulate a shift", variant="primary", elem_id="monitoring-simulate")
-                    clear = gr.Button("Reset monitor", elem_id="monitoring-reset")
+                    run = gr.Button(T("monitoring.simulate_a_shift"), variant="primary", elem_id="monitoring-simulate")
+                    halt = gr.Button(T("monitoring.stop"), variant="stop", elem_id="monitoring-stop")
+                    clear = gr.Button(T("monitoring.reset_monitor"), elem_id="monitoring-reset")
+                message = common.action_message("monitoring-message")
                 summary = gr.Markdown(elem_id="monitoring-summary")
+                gr.Examples([["palette", DEFAULT_REQUESTS, 0.0], ["noise", DEFAULT_REQUESTS, 0.1],
+                             ["none", DEFAULT_REQUESTS, 0.0]], inputs=[shift, n_requests, corrupt],
+                            cache_examples=False, label=T("monitoring.examples_click_then_simulate"),
+                            elem_id="monitoring-examples")
             with gr.Column(scale=2, min_width=380):
                 alert = gr.HTML(alert_html({"state": {}, "alpha": 0.01}), elem_id="monitoring-alert")
-                drift_plot = gr.Plot(label="p-value per window", format="png", elem_id="monitoring-drift")
-                with gr.Accordion("Monitor state (JSON)", open=False):
+                drift_plot = gr.Plot(label=T("monitoring.p_value_per_window"), format="png", elem_id="monitoring-drift")
+                with gr.Accordion(T("monitoring.monitor_state_json"), open=False):
                     state = gr.JSON(label="DriftMonitor.state()", elem_id="monitoring-state")
     timer = gr.Timer(REFRESH_SECONDS, active=False)
 
     outputs = [requests_plot, drift_plot, alert, summary, state]
-    refresh_button.click(refresh, None, outputs, api_name="monitoring_refresh")
+    common.report_on(message, refresh_button.click(refresh, None, outputs, api_name="monitoring_refresh"))
     timer.tick(refresh, None, outputs, api_visibility="private", show_progress="hidden")
     live_box.change(toggle_live, [live_box], [timer], api_visibility="private")
-    run.click(simulate, [shift, n_requests, corrupt], outputs, api_name="simulate_shift",
-              concurrency_id="monitoring-simulate", concurrency_limit=1)
-    clear.click(reset, None, outputs, api_name="reset_drift_monitor", concurrency_id="monitoring-simulate",
-                concurrency_limit=1)
+    simulation = run.click(simulate, [shift, n_requests, corrupt], outputs, api_name="simulate_shift",
+                           concurrency_id="monitoring-simulate", concurrency_limit=1)
+    halt.click(None, None, None, cancels=[simulation], queue=False, api_visibility="private")
+    common.report_on(message, simulation,
+                     clear.click(reset, None, outputs, api_name="reset_drift_monitor",
+                                 concurrency_id="monitoring-simulate", concurrency_limit=1))
     return TabParts(components={"requests_plot": requests_plot, "drift_plot": drift_plot, "alert": alert,
                                 "summary": summary, "state": state, "shift": shift, "n_requests": n_requests,
                                 "corrupt": corrupt, "simulate": run, "reset": clear, "live": live_box,

@@ -14,32 +14,28 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from .. import i18n
+from . import common, locale
 from .common import TabParts, user_error, user_errors
+from .locale import T
 
 TASK = "speech-recognition"
-TAB_TITLE = "Speech"
+TAB_TITLE = T("speech.title")
 
 #: Longest recording the tab transcribes (the library accepts up to 30 min; a web request should not).
 MAX_TAB_SECONDS = 10 * 60.0
 AUTO = "auto"
-LANGUAGE_CHOICES = [("detect (multilingual models)", AUTO), ("English", "en"), ("Chinese 中文", "zh"),
-                    ("German", "de"), ("French", "fr"), ("Spanish", "es"), ("Japanese", "ja"), ("Russian", "ru")]
-VAD_CHOICES = [("automatic (recordings over 30 s)", AUTO), ("on", "on"), ("off", "off")]
+LANGUAGE_CHOICES = [(locale.text(f"speech.lang_{code}"), code)  # names: the user's language
+                    for code in ("detect", "en", "zh", "de", "fr", "es", "ja", "ru")]
+LANGUAGE_CHOICES[0] = (LANGUAGE_CHOICES[0][0], AUTO)
+VAD_CHOICES = [(locale.text("speech.vad_auto"), AUTO), (locale.text("speech.vad_on"), "on"),
+               (locale.text("speech.vad_off"), "off")]
 SEGMENT_HEADERS = ["start (s)", "end (s)", "text", "confidence"]
 WORD_HEADERS = ["word", "start (s)", "end (s)", "probability"]
 
-OFFLINE_NOTE = ("The offline model is Whisper tiny.en (39 M parameters, int8): English only, fast on a CPU, "
-                "about 4 % word errors on clear read speech. The online whisper-small also transcribes Chinese "
-                "and detects the language; it downloads once when this machine can reach the Hugging Face hub.")
+OFFLINE_NOTE = i18n.tr("speech.offline_note")  # English; the status line shows it in the user's language
 
-INTRO = """\
-**Speech recognition** with Whisper: record with the microphone or upload a clip (WAV, FLAC, MP3, OGG…, any sample
-rate, mono or stereo), then **Transcribe**. You get the transcript, a table of timed segments with the model's
-confidence, word timings, and four views of the sound — waveform, mel spectrogram (with the words drawn where
-they are spoken), MFCC and chroma. Long recordings are cut at pauses (Silero voice-activity detection) into
-chunks of at most 30 s, Whisper's window.
-"""
+INTRO = T("speech.intro")
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -59,18 +55,21 @@ def _beam(beam_size: Any) -> int:
 
 def summary_markdown(result: Any) -> str:
     """One paragraph about a transcript: language, duration, speed, chunks."""
+    tr = locale.tr
+    language = f"**{result.language}**"
     if result.language_probability is not None:
-        language = f"**{result.language}** (detected, p = {result.language_probability:.2f})"
-    else:
-        language = f"**{result.language}**"
-    chunking = (f"{len(result.chunks)} chunks found by voice-activity detection" if result.vad
-                else f"{len(result.chunks)} chunk{'s' if len(result.chunks) != 1 else ''}")
+        language = tr("speech.summary_detected", language=language, p=f"{result.language_probability:.2f}")
+    n = len(result.chunks)
+    chunking = tr("speech.summary_vad_chunks", n=n) if result.vad else tr("speech.summary_chunks", n=n)
+    if not result.vad and locale.lang() == "en":  # English keeps its plural
+        chunking = f"{n} chunk{'s' if n != 1 else ''}"
     conf = result.confidence
-    parts = [f"Language {language}", f"{result.duration:.1f} s of audio transcribed in {result.processing_s:.1f} s "
-             f"(real-time factor {result.rtf:.2f})", chunking, f"{len(result.segments)} segments, "
-             f"{len(result.words)} timed words"]
+    parts = [tr("speech.summary_language", language=language),
+             tr("speech.summary_speed", duration=f"{result.duration:.1f}", seconds=f"{result.processing_s:.1f}",
+                rtf=f"{result.rtf:.2f}"), chunking,
+             tr("speech.summary_counts", segments=len(result.segments), words=len(result.words))]
     if conf is not None:
-        parts.append(f"mean confidence {conf:.2f}")
+        parts.append(tr("speech.summary_confidence", conf=f"{conf:.2f}"))
     text = " · ".join(parts) + "."
     for note in result.notes:
         text += f"\n\n{html.escape(note)}"
@@ -95,17 +94,17 @@ def transcribe(model: str | None, audio: str | None, language: str | None, word_
             raise user_error("No recording yet: record with the microphone, upload a file, or pick an example below.")
         beams = _beam(beam_size)
         samples, rate = validate_audio(audio, target_sr=16_000, max_seconds=MAX_TAB_SECONDS)
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(TASK, model)
-        progress(0.3, desc="Transcribing")
+        progress(0.3, desc=locale.tr("speech.progress_transcribing"))
         lang = None if language in (None, "", AUTO) else language
         result = pipe((rate, samples), language=lang, word_timestamps=bool(word_timestamps), vad=_vad_flag(vad),
                       beam_size=beams)
-        progress(0.85, desc="Drawing the audio views")
+        progress(0.85, desc=locale.tr("speech.progress_views"))
         fig = audio_views(samples, rate, words=result.words, title=f"{pipe.spec.name} · {result.language}")
         segments = [[round(s.start, 2), round(s.end, 2), s.text, round(s.confidence, 3)] for s in result.segments]
         words = [[w.text.strip(), round(w.start, 2), round(w.end, 2), round(w.probability, 3)] for w in result.words]
-        text = result.text or "(no speech recognised)"
+        text = result.text or locale.tr("speech.no_speech")
         return text, segments, words, fig, summary_markdown(result), _status(pipe)
 
 
@@ -130,7 +129,7 @@ def _examples(audio: Any, language: Any) -> None:
         return
     gr.Examples([[str(c.path), "en"] for c in clips], inputs=[audio, language],
                 example_labels=[f"{c.transcript[:60]}{'…' if len(c.transcript) > 60 else ''}" for c in clips],
-                label="Examples: LibriVox readings (public domain), ALSA voice clips, espeak-ng speech",
+                label=T("speech.examples_librivox_readings_public"),
                 cache_examples=False, elem_id="speech-examples")
 
 
@@ -139,39 +138,44 @@ def build_speech_tab() -> TabParts:
     heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    model, status = common.model_picker(TASK, label="Model", elem_id="speech-model", status_elem_id="speech-status",
-                                        info=f"{common.TIER_INFO} The status shows which model answered.")
+    model, status = common.model_picker(TASK, label=T("speech.model"), elem_id="speech-model", status_elem_id="speech-status",
+                                        info=common.TIER_INFO_STATUS)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            audio = gr.Audio(sources=["microphone", "upload"], type="filepath", format=None, label="Recording",
+            audio = gr.Audio(sources=["microphone", "upload"], type="filepath", format=None, label=T("speech.recording"),
                              elem_id="speech-audio")
-            language = gr.Dropdown(LANGUAGE_CHOICES, value=AUTO, label="Language", elem_id="speech-language",
-                                   info="English-only models ignore 'detect' and refuse other languages.")
+            language = gr.Dropdown(LANGUAGE_CHOICES, value=AUTO, label=T("speech.language"), elem_id="speech-language",
+                                   info=T("speech.english_only_models_ignore"))
             with gr.Row():
-                words_box = gr.Checkbox(True, label="Word timestamps", elem_id="speech-word-timestamps")
-                beam = gr.Slider(1, 5, value=5, step=1, label="Beam size", info="1 = greedy, fastest",
+                words_box = gr.Checkbox(True, label=T("speech.word_timestamps"), elem_id="speech-word-timestamps")
+                beam = gr.Slider(1, 5, value=5, step=1, label=T("speech.beam_size"), info=T("speech.1_greedy_fastest"),
                                  elem_id="speech-beam")
-            vad = gr.Radio(VAD_CHOICES, value=AUTO, label="Voice-activity segmentation", elem_id="speech-vad")
+            vad = gr.Radio(VAD_CHOICES, value=AUTO, label=T("speech.voice_activity_segmentation"), elem_id="speech-vad")
             with gr.Row():
-                run = gr.Button("Transcribe", variant="primary", elem_id="speech-transcribe")
-                views_button = gr.Button("Audio views only", elem_id="speech-views-button")
+                run = gr.Button(T("speech.transcribe"), variant="primary", elem_id="speech-transcribe")
+                views_button = gr.Button(T("speech.audio_views_only"), elem_id="speech-views-button")
+                halt = gr.Button(T("speech.stop"), variant="stop", elem_id="speech-stop")
+            message = common.action_message("speech-message")
         with gr.Column(scale=2, min_width=360):
-            transcript = gr.Textbox(label="Transcript", lines=4, max_lines=12, elem_id="speech-transcript")
+            transcript = gr.Textbox(label=T("speech.transcript"), lines=4, max_lines=12, elem_id="speech-transcript")
             summary = gr.Markdown(elem_id="speech-summary")
-            segments = gr.Dataframe(headers=SEGMENT_HEADERS, interactive=False, label="Segments", wrap=True,
+            segments = common.TranslatedDataframe(headers=SEGMENT_HEADERS, interactive=False, label=T("speech.segments"), wrap=True,
                                     column_widths=["11%", "11%", "62%", "16%"], elem_id="speech-segments")
-            with gr.Accordion("Word timings", open=False):
-                words = gr.Dataframe(headers=WORD_HEADERS, interactive=False, label="Words", elem_id="speech-words")
-    views = gr.Plot(label="Audio views: waveform, mel spectrogram with word timings, MFCC, chroma", format="png",
+            with gr.Accordion(T("speech.word_timings"), open=False):
+                words = common.TranslatedDataframe(headers=WORD_HEADERS, interactive=False, label=T("speech.words"), elem_id="speech-words")
+    views = gr.Plot(label=T("speech.audio_views_waveform_mel"), format="png",
                     elem_id="speech-views")
 
     _examples(audio, language)
 
-    model.change(model_status, [model], [status], api_name="speech_model_status", **heavy)
-    run.click(transcribe, [model, audio, language, words_box, vad, beam],
-              [transcript, segments, words, views, summary, status], api_name="transcribe", **heavy)
-    views_button.click(views_only, [audio], [views], api_name="audio_views", concurrency_id="audio-views",
-                       concurrency_limit=2)
+    common.report_on(status, model.change(model_status, [model], [status], api_name="speech_model_status", **heavy),
+                     clear=False)
+    event = run.click(transcribe, [model, audio, language, words_box, vad, beam],
+                      [transcript, segments, words, views, summary, status], api_name="transcribe", **heavy)
+    views_event = views_button.click(views_only, [audio], [views], api_name="audio_views", concurrency_id="audio-views",
+                                     concurrency_limit=2)
+    common.report_on(message, event, views_event)
+    halt.click(None, None, None, cancels=[event, views_event], queue=False, api_visibility="private")
 
     return TabParts(components={"model": model, "status": status, "audio": audio, "language": language,
                                 "word_timestamps": words_box, "vad": vad, "beam": beam, "transcript": transcript,

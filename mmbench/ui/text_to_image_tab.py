@@ -15,28 +15,19 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from .. import i18n
+from . import common, locale
 from .common import LoadEvent, TabParts, user_error, user_errors
+from .locale import T
 
 TASK = "text-to-image"
-TAB_TITLE = "Text to image"
+TAB_TITLE = T("text_to_image.title")
 #: Small images (the offline model makes 32x32) are shown enlarged, with sharp pixels.
 DISPLAY_SIDE = 256
 
-OFFLINE_NOTE = (
-    "The offline model was trained by mmbench on its procedural world only: 32×32 pictures of circles, squares, "
-    "triangles, diamonds, crosses and rings in red, green, blue, yellow, purple and orange ('a red circle', "
-    "'a small blue ring', 'a green square left of an orange cross'). Photos need an online model (SD-Turbo), which "
-    "downloads once when this machine can reach the Hugging Face hub."
-)
+OFFLINE_NOTE = i18n.tr("text_to_image.offline_note")  # English; the status line shows it in the user's language
 
-INTRO = """\
-**Text to image** with a diffusion model: start from pure noise and remove a little of it at every step, each
-step steered by the prompt through *cross-attention* (every image position attends to the prompt's words).
-**Guidance** pushes the image away from what the model would draw with no prompt (or with the *negative prompt*)
-and towards the prompt. The **seed** fixes the starting noise: the same prompt, seed, steps, guidance and size give
-the same image, so each result below is labelled with its seed. Leave the seed empty for random ones.
-"""
+INTRO = T("text_to_image.intro")
 
 EXAMPLES_WORLD = [
     ["a red circle", "", 7, 10, 3.0],
@@ -60,10 +51,10 @@ _CANCELS = common.SessionCancels()
 
 
 def _status(pipe: Any) -> str:
-    notes = [OFFLINE_NOTE] if pipe.spec.tier == "offline" else []
+    notes = [locale.tr("text_to_image.offline_note")] if pipe.spec.tier == "offline" else []
     lo, hi = pipe.sizes
     if lo == hi:  # the size slider is hidden (see model_status): say the size here
-        notes.append(f"It makes {lo}×{lo} images only (the size it was trained at).")
+        notes.append(locale.tr("text_to_image.one_size", side=lo))
     return common.status_html(pipe, " ".join(notes))
 
 
@@ -102,12 +93,12 @@ def generate(model: str | None, prompt: str | None, negative: str | None, seed: 
     with user_errors("generating the images"):
         if prompt is None or not str(prompt).strip():
             raise user_error("The prompt is empty: describe the picture, e.g. 'a red circle'.")
-        progress(0.0, desc="Loading the model")
+        progress(0.0, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(TASK, model)
         cancel = _CANCELS.new(request)
 
         def on_step(step: int, total: int) -> None:
-            progress((step, total), desc=f"Denoising step {step}/{total}", unit="steps")
+            progress((step, total), desc=locale.tr("text_to_image.progress_step", step=step, total=total), unit="steps")
 
         result = pipe(prompt, negative_prompt=negative or None, seed=_seed(seed), num_inference_steps=steps,
                       guidance_scale=guidance, width=size, height=size, num_images=n_images, callback=on_step,
@@ -115,9 +106,10 @@ def generate(model: str | None, prompt: str | None, negative: str | None, seed: 
         items = [(_display(im), cap) for im, cap in zip(result.images, result.captions())]
         state = {"prompt": result.prompts[0], "seeds": result.seeds, "steps": result.num_inference_steps,
                  "guidance": result.guidance_scale, "size": result.width, "negative": result.negative_prompt}
-        summary = (f"**{html.escape(result.model)}** · {len(result.images)} image(s) {result.width}×{result.height} · "
-                   f"{result.num_inference_steps} steps · guidance {result.guidance_scale:g} · seeds "
-                   f"{', '.join(map(str, result.seeds))} · {result.seconds:.2f} s")
+        summary = (f"**{html.escape(result.model)}** · " + locale.tr(
+            "text_to_image.summary", n=len(result.images), width=result.width, height=result.height,
+            steps=result.num_inference_steps, guidance=f"{result.guidance_scale:g}",
+            seeds=", ".join(map(str, result.seeds))) + f" · {result.seconds:.2f} s")
         return items, [state], summary, _status(pipe)
 
 
@@ -141,15 +133,15 @@ def attention_maps(model: str | None, prompt: str | None, negative: str | None, 
     with user_errors("computing the cross-attention maps"):
         if prompt is None or not str(prompt).strip():
             raise user_error("The prompt is empty: describe the picture, e.g. 'a red circle left of a blue square'.")
-        progress(0.1, desc="Generating with attention recording")
+        progress(0.1, desc=locale.tr("text_to_image.progress_attention"))
         pipe = common.load_pipeline(TASK, model)
         s = _seed(seed)
         image, maps = pipe.cross_attention(prompt, seed=0 if s is None else s, num_inference_steps=steps,
                                            guidance_scale=guidance, negative_prompt=negative or None,
                                            width=size, height=size)
-        items = [(_display(image), "generated image")]
+        items = [(_display(image), locale.tr("text_to_image.generated_image"))]
         items += [(_display(_to_pil(m.overlay(alpha=0.55))), f"'{m.target}'") for m in maps]
-        return items, f"Seed {0 if s is None else s}: {len(maps)} word(s); brighter = more attention to the word."
+        return items, locale.tr("text_to_image.maps_note", seed=0 if s is None else s, n=len(maps))
 
 
 def _to_pil(array: Any) -> Any:
@@ -165,48 +157,52 @@ def build_text_to_image_tab() -> TabParts:
     heavy = common.model_event_options()
 
     gr.Markdown(INTRO)
-    model, status = common.model_picker(TASK, label="Text-to-image model", elem_id="t2i-model",
+    model, status = common.model_picker(TASK, label=T("text_to_image.text_to_image_model"), elem_id="t2i-model",
                                         status_elem_id="t2i-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
-            prompt = gr.Textbox(label="Prompt", placeholder="a red circle", lines=2, elem_id="t2i-prompt")
-            negative = gr.Textbox(label="Negative prompt (optional)", placeholder="blurry", elem_id="t2i-negative")
+            prompt = gr.Textbox(label=T("text_to_image.prompt"), placeholder="a red circle", lines=2, elem_id="t2i-prompt")
+            negative = gr.Textbox(label=T("text_to_image.negative_prompt_optional"), placeholder="blurry", elem_id="t2i-negative")
             with gr.Row():
-                seed = gr.Number(None, label="Seed (empty = random)", precision=0, minimum=0, elem_id="t2i-seed")
-                n_images = gr.Slider(1, 8, value=4, step=1, label="Images", elem_id="t2i-n-images")
+                seed = gr.Number(None, label=T("text_to_image.seed_empty_random"), precision=0, minimum=0, elem_id="t2i-seed")
+                n_images = gr.Slider(1, 8, value=4, step=1, label=T("text_to_image.images"), elem_id="t2i-n-images")
             with gr.Row():
-                steps = gr.Slider(1, 200, value=10, step=1, label="Steps", elem_id="t2i-steps")
-                guidance = gr.Slider(0.0, GUIDANCE_MAX, value=3.0, step=GUIDANCE_STEP, label="Guidance",
+                steps = gr.Slider(1, 200, value=10, step=1, label=T("text_to_image.steps"), elem_id="t2i-steps")
+                guidance = gr.Slider(0.0, GUIDANCE_MAX, value=3.0, step=GUIDANCE_STEP, label=T("text_to_image.guidance"),
                                      elem_id="t2i-guidance")
-            size = gr.Slider(32, 1024, value=32, step=SIZE_STEP, label="Size (width = height, pixels)",
+            size = gr.Slider(32, 1024, value=32, step=SIZE_STEP, label=T("text_to_image.size_width_height_pixels"),
                              elem_id="t2i-size")
             with gr.Row():
-                run = gr.Button("Generate", variant="primary", elem_id="t2i-button")
-                halt = gr.Button("Stop", variant="stop", elem_id="t2i-stop")
+                run = gr.Button(T("text_to_image.generate"), variant="primary", elem_id="t2i-button")
+                halt = gr.Button(T("text_to_image.stop"), variant="stop", elem_id="t2i-stop")
+            message = common.action_message("t2i-message")
         with gr.Column(scale=2, min_width=360):
-            gallery = gr.Gallery(label="Results (click one to reuse its seed)", columns=4, height=420,
+            gallery = gr.Gallery(label=T("text_to_image.results_click_one_to"), columns=4, height=420,
                                  object_fit="contain", elem_id="t2i-gallery")
             summary = gr.Markdown(elem_id="t2i-summary")
-    with gr.Accordion("Per-word cross-attention (which pixels each word shaped)", open=False):
-        explain = gr.Button("Show the attention maps for the prompt and seed above", elem_id="t2i-explain")
-        maps = gr.Gallery(label="Cross-attention per word", columns=6, height=260, object_fit="contain",
+    with gr.Accordion(T("text_to_image.per_word_cross_attention"), open=False):
+        explain = gr.Button(T("text_to_image.show_the_attention_maps"), elem_id="t2i-explain")
+        maps = gr.Gallery(label=T("text_to_image.cross_attention_per_word"), columns=6, height=260, object_fit="contain",
                           elem_id="t2i-maps")
+        maps_message = common.action_message("t2i-maps-message")
         maps_note = gr.Markdown(elem_id="t2i-maps-note")
     history = gr.State([])  # this user's last results (seeds), never shared
 
     gr.Examples(EXAMPLES_WORLD, inputs=[prompt, negative, seed, steps, guidance], cache_examples=False,
-                label="Procedural world — the offline model knows these", elem_id="t2i-examples-world")
+                label=T("text_to_image.procedural_world_the_offline"), elem_id="t2i-examples-world")
     gr.Examples(EXAMPLES_PHOTO, inputs=[prompt, negative, seed, steps, guidance], cache_examples=False,
-                label="Anything — needs the online SD-Turbo", elem_id="t2i-examples-photo")
+                label=T("text_to_image.anything_needs_the_online"), elem_id="t2i-examples-photo")
 
-    model.change(model_status, [model], [status, steps, guidance, size], api_name="t2i_model_status", **heavy)
+    common.report_on(status, model.change(model_status, [model], [status, steps, guidance, size],
+                                          api_name="t2i_model_status", **heavy), clear=False)
     inputs = [model, prompt, negative, seed, steps, guidance, size, n_images]
     event = run.click(generate, inputs, [gallery, history, summary, status], api_name="text_to_image", **heavy)
     submit = prompt.submit(generate, inputs, [gallery, history, summary, status], api_visibility="private", **heavy)
+    common.report_on(message, event, submit)
     halt.click(stop, None, [summary], cancels=[event, submit], queue=False, api_visibility="private")
     gallery.select(pick, [history], [seed], queue=False, api_visibility="private")
-    explain.click(attention_maps, [model, prompt, negative, seed, steps, guidance, size], [maps, maps_note],
-                  api_name="t2i_attention", **heavy)
+    common.report_on(maps_message, explain.click(attention_maps, [model, prompt, negative, seed, steps, guidance, size],
+                                                 [maps, maps_note], api_name="t2i_attention", **heavy))
 
     return TabParts(
         components={"model": model, "status": status, "prompt": prompt, "negative": negative, "seed": seed,

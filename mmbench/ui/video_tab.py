@@ -19,11 +19,13 @@ from typing import Any
 
 import gradio as gr
 
-from . import common
+from .. import i18n
+from . import common, locale
 from .common import TabParts, user_error, user_errors
+from .locale import T
 
 TASK = "video-classification"
-TAB_TITLE = "Video"
+TAB_TITLE = T("video.title")
 TINY_MODEL = "mmbench-tiny-video"
 
 #: Motions and degradations offered by the procedural example maker (mirrors mmbench.data.clips;
@@ -44,28 +46,10 @@ MAX_OCCLUSION_WINDOW = 9
 EXAMPLE_SCALE = 4  # procedural clips are 64x64: shown 256x256
 MAX_WEIGHT = 10.0  # largest fusion weight on the sliders (the fitted ones are about 2.7 and 3.4)
 
-TINY_MODEL_NOTE = ("The offline tiny video model only knows mmbench's procedural clips: one shape moving left, "
-                   "right, up or down, growing, shrinking, rotating, blinking or bouncing. Make a procedural clip "
-                   "below. Real videos need the online VideoMAE (Kinetics-400) or X-CLIP, which download once.")
+TINY_MODEL_NOTE = i18n.tr("video.tiny_note")  # English; the status line shows it in the user's language
 
-INTRO = """\
-**Video action recognition.** A video model does not watch every frame: it samples a **clip** of a few frames
-(*clip length*) taken every *stride*-th frame, scores each clip (**window**), and averages the windows. Upload a
-video (MP4, WebM, MOV…, up to 10 minutes) or make a procedural clip, then **Classify**. **Which frames
-mattered?** hides one frame at a time and shows how much the top action's probability drops. The
-**audio-visual fusion** panel combines the tiny model's picture and sound scores as in the chapter:
-`S(t) = a·S_v(t) + b·S_a(t)`.
-"""
-
-FUSION_HELP = """\
-The offline tiny model has two networks: one watches the frames, one listens to the sound (a beep on every
-bounce, a rising tone while growing, a falling one while shrinking, a tone that blinks with the object, a warble
-while rotating, the same whoosh for every direction). Each gives a score per frame, `S_v(t)` and `S_a(t)`;
-the fused score is `S(t) = a·S_v(t) + b·S_a(t)` and the clip's answer is the label with the highest mean
-`S(t)`. The default `a, b` were **fitted on validation clips**; move the sliders to weight the picture or the
-sound yourself. Try a clip whose video is ambiguous (occluded) or whose sound is (noise): fusion should follow
-the modality that still carries the label.
-"""
+INTRO = T("video.intro")
+FUSION_HELP = T("video.fusion_help")
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -166,9 +150,10 @@ def make_example(motion: str | None, ambiguity: str | None, seed: float | None) 
             part = folder / f".{name}.{os.getpid()}.{id(clip)}.part.mp4"
             write_video(part, clip.frames, clip.fps, clip.audio, clip.sample_rate, scale=EXAMPLE_SCALE)
             os.replace(part, path)
-        degraded = "" if kind == "none" else f" — **{dict((k, v) for v, k in AMBIGUITY_CHOICES)[kind]}**"
-        text = (f"Procedural clip: **{html.escape(clip.caption)}**{degraded}. {clip.n_frames} frames at "
-                f"{clip.fps:g} fps ({clip.duration:g} s). Its sound: {SOUNDS[clip.motion]}.")
+        degraded = "" if kind == "none" else f" — **{locale.tr(f'video.ambiguity_{kind}')}**"
+        text = locale.tr("video.clip_text", caption=html.escape(clip.caption), degraded=degraded,
+                         frames=clip.n_frames, fps=f"{clip.fps:g}", duration=f"{clip.duration:g}",
+                         sound=locale.tr_text(SOUNDS[clip.motion]))
         return str(path), text
 
 
@@ -181,9 +166,9 @@ def classify(model: str | None, video: str | None, labels: str | None, top_k: fl
         path = _need_video(video)
         k = _int_option(top_k, "Top-k", 1, MAX_TOP_K)
         windows = _window_options(clip_len, stride)
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(TASK, model)
-        progress(0.3, desc="Sampling frames and scoring")
+        progress(0.3, desc=locale.tr("video.progress_sampling"))
         result = pipe(path, top_k=k, labels=_labels(pipe, labels), **windows)
         fig = frame_scores_figure(result, top_k=min(3, k), title=f"Per-frame scores · {pipe.spec.name}")
         scores = {p.label: round(p.prob, 4) for p in result.predictions}
@@ -200,13 +185,13 @@ def explain_frames(model: str | None, video: str | None, labels: str | None, tar
         path = _need_video(video)
         w = _int_option(window, "Occlusion window", 1, MAX_OCCLUSION_WINDOW)
         windows = _window_options(clip_len, stride)
-        progress(0.1, desc="Loading the model")
+        progress(0.1, desc=locale.tr("common.progress_loading_model"))
         pipe = common.load_pipeline(TASK, model)
-        progress(0.3, desc="Hiding one frame at a time")
+        progress(0.3, desc=locale.tr("video.progress_hiding"))
         exp = explain(pipe, path, (target or "").strip() or None, window=w, labels=_labels(pipe, labels), **windows)
         top = ", ".join(f"{float(exp.times[i]):.2f} s ({exp.importance[i]:+.2f})" for i in exp.top_frames(3))
-        text = (f"Target **{html.escape(exp.target)}** (probability {exp.base_score:.2f}). Hiding these frames hurt "
-                f"it most: {top}. {exp.meta['forward_passes']} forward passes, {exp.meta['seconds']:.1f} s.")
+        text = locale.tr("video.frames_text", target=html.escape(exp.target), p=f"{exp.base_score:.2f}", top=top,
+                         passes=exp.meta["forward_passes"], seconds=f"{exp.meta['seconds']:.1f}")
         return exp.figure(), text
 
 
@@ -222,7 +207,8 @@ def _fusion_outputs(state: dict, a: float, b: float) -> tuple[Any, str]:
     result = AudioVisualResult(state["labels"], np.asarray(state["times"]), sv, sa, fused, clip_probabilities(sv),
                                clip_probabilities(sa), clip_probabilities(fused), a, b)
     lines = []
-    for which, name in (("video", "Video only"), ("audio", "Audio only"), ("fused", f"Fused (a = {a:.2f}, b = {b:.2f})")):
+    for which, name in (("video", locale.tr("video.video_only")), ("audio", locale.tr("video.audio_only")),
+                        ("fused", locale.tr("video.fused", a=f"{a:.2f}", b=f"{b:.2f}"))):
         best = result.top(which, 1)[0]
         lines.append(f"**{name}:** {html.escape(best.label)} ({best.prob:.2f})")
     return audio_visual_figure(result), " · ".join(lines)
@@ -234,9 +220,9 @@ def fuse_audio_video(video: str | None, a: float, b: float,
     with user_errors("fusing picture and sound"):
         path = _need_video(video)
         a, b = _weight(a, "a"), _weight(b, "b")
-        progress(0.2, desc="Loading the tiny video model")
+        progress(0.2, desc=locale.tr("video.progress_tiny"))
         pipe = common.load_pipeline(TASK, TINY_MODEL)
-        progress(0.5, desc="Scoring the frames and the sound")
+        progress(0.5, desc=locale.tr("video.progress_scoring"))
         result = pipe.audio_visual(path, a=a, b=b)
         state = {"labels": result.labels, "times": result.times.tolist(), "video": result.video_scores.tolist(),
                  "audio": result.audio_scores.tolist()}
@@ -259,62 +245,74 @@ def build_video_tab() -> TabParts:
     default_a, default_b = default_fusion_weights()
 
     gr.Markdown(INTRO)
-    model, status = common.model_picker(TASK, label="Model", elem_id="video-model", status_elem_id="video-status")
+    model, status = common.model_picker(TASK, label=T("video.model"), elem_id="video-model", status_elem_id="video-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            video = gr.Video(sources=["upload"], label="Video", format=None, elem_id="video-input")
-            with gr.Accordion("Make a procedural clip", open=True):
+            video = gr.Video(sources=["upload"], label=T("video.video"), format=None, elem_id="video-input")
+            with gr.Accordion(T("video.make_a_procedural_clip"), open=True):
                 with gr.Row():
-                    motion = gr.Dropdown([RANDOM, *MOTION_CHOICES], value="bouncing", label="Motion",
+                    motion = gr.Dropdown([(locale.text(f"video.motion_{m.replace(' ', '_')}"), m) for m in (RANDOM, *MOTION_CHOICES)],
+                                         value="bouncing", label=T("video.motion"),
                                          elem_id="video-example-motion")
-                    ambiguity = gr.Dropdown(list(AMBIGUITY_CHOICES), value="none", label="Make ambiguous",
+                    ambiguity = gr.Dropdown([(locale.text(f"video.ambiguity_{k}"), k) for _, k in AMBIGUITY_CHOICES], value="none", label=T("video.make_ambiguous"),
                                             elem_id="video-example-ambiguity")
-                    seed = gr.Number(1, precision=0, minimum=0, label="Seed", elem_id="video-example-seed")
-                make = gr.Button("Make clip", elem_id="video-make-example")
+                    seed = gr.Number(1, precision=0, minimum=0, label=T("video.seed"), elem_id="video-example-seed")
+                make = gr.Button(T("video.make_clip"), elem_id="video-make-example")
+                make_message = common.action_message("video-make-message")
                 example_info = gr.Markdown(elem_id="video-example-info")
-            labels = gr.Textbox(DEFAULT_LABELS, lines=4, label="Labels (zero-shot models: one per line)",
-                                info="Used by X-CLIP; closed-set models (VideoMAE, the tiny model) use their own labels.",
+                gr.Examples([["bouncing", "none", 1], ["growing", "occluded", 2], ["rotating", "noise", 3],
+                             ["moving left", "silent", 4]], inputs=[motion, ambiguity, seed], cache_examples=False,
+                            label=T("video.examples"), elem_id="video-examples")
+            labels = gr.Textbox(DEFAULT_LABELS, lines=4, label=T("video.labels_zero_shot_models"),
+                                info=T("video.used_by_x_clip"),
                                 elem_id="video-labels")
             with gr.Row():
-                top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k", elem_id="video-top-k")
-                clip_len = gr.Number(0, precision=0, minimum=0, label="Clip length (frames, 0 = model's)",
+                top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label=T("video.top_k"), elem_id="video-top-k")
+                clip_len = gr.Number(0, precision=0, minimum=0, label=T("video.clip_length_frames_0"),
                                      elem_id="video-clip-len")
-                stride = gr.Number(0, precision=0, minimum=0, label="Stride (0 = automatic)", elem_id="video-stride")
-            run = gr.Button("Classify", variant="primary", elem_id="video-classify")
+                stride = gr.Number(0, precision=0, minimum=0, label=T("video.stride_0_automatic"), elem_id="video-stride")
+            run = gr.Button(T("video.classify"), variant="primary", elem_id="video-classify")
+            message = common.action_message("video-message")
         with gr.Column(scale=2, min_width=380):
-            top = gr.Label(label="Top actions", num_top_classes=MAX_TOP_K, elem_id="video-top")
-            strip = gr.Plot(label="Frames and per-frame scores", format="png", elem_id="video-frame-strip")
-            with gr.Accordion("Windows (JSON)", open=False):
-                windows = gr.JSON(label="Per-window scores", elem_id="video-windows")
-    with gr.Accordion("Which frames mattered? (temporal occlusion)", open=True):
+            top = gr.Label(label=T("video.top_actions"), num_top_classes=MAX_TOP_K, elem_id="video-top")
+            strip = gr.Plot(label=T("video.frames_and_per_frame"), format="png", elem_id="video-frame-strip")
+            with gr.Accordion(T("video.windows_json"), open=False):
+                windows = gr.JSON(label=T("video.per_window_scores"), elem_id="video-windows")
+    with gr.Accordion(T("video.which_frames_mattered_temporal"), open=True):
         with gr.Row():
-            target = gr.Textbox("", label="Target (empty = top action)", elem_id="video-explain-target", scale=2)
-            window = gr.Slider(1, MAX_OCCLUSION_WINDOW, value=1, step=1, label="Frames hidden at once",
+            target = gr.Textbox("", label=T("video.target_empty_top_action"), elem_id="video-explain-target", scale=2)
+            window = gr.Slider(1, MAX_OCCLUSION_WINDOW, value=1, step=1, label=T("video.frames_hidden_at_once"),
                                elem_id="video-explain-window", scale=1)
-            explain_button = gr.Button("Which frames mattered?", elem_id="video-explain", scale=1)
-        importance = gr.Plot(label="Temporal importance", format="png", elem_id="video-importance")
+            explain_button = gr.Button(T("video.which_frames_mattered"), elem_id="video-explain", scale=1)
+        explain_message = common.action_message("video-explain-message")
+        importance = gr.Plot(label=T("video.temporal_importance"), format="png", elem_id="video-importance")
         importance_info = gr.Markdown(elem_id="video-importance-info")
-    with gr.Accordion("Audio-visual fusion  S(t) = a·S_v(t) + b·S_a(t)  (tiny model, procedural clips)", open=True):
+    with gr.Accordion(T("video.audio_visual_fusion_s"), open=True):
         gr.Markdown(FUSION_HELP)
         with gr.Row():
-            a = gr.Slider(0.0, MAX_WEIGHT, value=round(min(default_a, MAX_WEIGHT), 2), step=0.01, label="a (video weight)",
+            a = gr.Slider(0.0, MAX_WEIGHT, value=round(min(default_a, MAX_WEIGHT), 2), step=0.01, label=T("video.a_video_weight"),
                           elem_id="video-a")
-            b = gr.Slider(0.0, MAX_WEIGHT, value=round(min(default_b, MAX_WEIGHT), 2), step=0.01, label="b (audio weight)",
+            b = gr.Slider(0.0, MAX_WEIGHT, value=round(min(default_b, MAX_WEIGHT), 2), step=0.01, label=T("video.b_audio_weight"),
                           elem_id="video-b")
-            fuse_button = gr.Button("Fuse picture and sound", elem_id="video-fuse")
-        fusion_plot = gr.Plot(label="Video-only, audio-only and fused scores", format="png", elem_id="video-fusion")
+            fuse_button = gr.Button(T("video.fuse_picture_and_sound"), elem_id="video-fuse")
+        fuse_message = common.action_message("video-fuse-message")
+        fusion_plot = gr.Plot(label=T("video.video_only_audio_only"), format="png", elem_id="video-fusion")
         fusion_info = gr.Markdown(elem_id="video-fusion-info")
     fusion_state = gr.State(None)  # this user's S_v(t), S_a(t): the sliders re-fuse them without a model
 
-    model.change(model_status, [model], [status], api_name="video_model_status", **heavy)
-    make.click(make_example, [motion, ambiguity, seed], [video, example_info], api_name="make_video_example",
-               concurrency_id="video-example", concurrency_limit=2)
-    run.click(classify, [model, video, labels, top_k, clip_len, stride], [top, strip, windows, status],
-              api_name="classify_video", **heavy)
-    explain_button.click(explain_frames, [model, video, labels, target, window, clip_len, stride],
-                         [importance, importance_info], api_name="explain_video", **heavy)
-    fuse_button.click(fuse_audio_video, [video, a, b], [fusion_plot, fusion_info, fusion_state],
-                      api_name="fuse_audio_video", **heavy)
+    common.report_on(status, model.change(model_status, [model], [status], api_name="video_model_status", **heavy),
+                     clear=False)
+    common.report_on(make_message, make.click(make_example, [motion, ambiguity, seed], [video, example_info],
+                                              api_name="make_video_example", concurrency_id="video-example",
+                                              concurrency_limit=2))
+    common.report_on(message, run.click(classify, [model, video, labels, top_k, clip_len, stride],
+                                        [top, strip, windows, status], api_name="classify_video", **heavy))
+    common.report_on(explain_message,
+                     explain_button.click(explain_frames, [model, video, labels, target, window, clip_len, stride],
+                                          [importance, importance_info], api_name="explain_video", **heavy))
+    common.report_on(fuse_message, fuse_button.click(fuse_audio_video, [video, a, b],
+                                                     [fusion_plot, fusion_info, fusion_state],
+                                                     api_name="fuse_audio_video", **heavy))
     for slider in (a, b):
         slider.release(refuse, [fusion_state, a, b], [fusion_plot, fusion_info], api_visibility="private")
 
