@@ -68,6 +68,9 @@ class ModelSpec:
         if self.source.startswith("assets:"):
             return (f"Its weights live in {self.assets_path}; restore them from the repository (git checkout -- assets) "
                     f"or retrain them with `mmbench train {self.options.get('trained_by', self.name.removeprefix('mmbench-'))}`.")
+        if self.source.startswith("compress:"):
+            return (f"'{self.name}' is built on load from '{self.options.get('base')}' by mmbench.compress "
+                    f"(method '{self.options.get('method')}'): {get_spec(self.options.get('base', '')).how_to_get()}")
         if self.source.startswith("debian:"):
             return f"Install the system program: apt-get install {self.source.split(':', 1)[1]}"
         return f"See the registry row for '{self.name}'."

@@ -136,6 +136,30 @@ def test_model_without_towers_is_a_typed_error(tiny_pipe):
         assert isinstance(err.value, MMBenchError) and err.value.hint
 
 
+def test_fused_attention_export_is_one_node_per_layer_and_the_same_function(tiny_pipe, compressed, tmp_path):
+    """The default export turns each attention layer into ONNX Runtime's MultiHeadAttention;
+    fuse_attention=False writes standard operators only; both reproduce PyTorch."""
+    import collections
+
+    import onnx
+
+    from mmbench.compress import OnnxBackend
+
+    config = tiny_pipe.backend.model.config
+    plain = export_towers(tiny_pipe.backend, tmp_path, fuse_attention=False)
+    fused = compressed["onnx"].backend.paths
+    for which, layers in (("image", config.vision_layers), ("text", config.text_layers)):
+        ops = collections.Counter(n.op_type for n in onnx.load(str(fused[which])).graph.node)
+        assert ops["MultiHeadAttention"] == layers and ops["Softmax"] == 0
+        ops = collections.Counter(n.op_type for n in onnx.load(str(plain[which])).graph.node)
+        assert ops["MultiHeadAttention"] == 0 and ops["Softmax"] == layers
+    backend = OnnxBackend(plain, tiny_pipe.backend, "plain", threads=1)
+    ids = tiny_pipe.backend.tokenize(CAPTIONS)  # different lengths: the key-padding mask matters
+    with torch.inference_mode():
+        for onnx_backend in (backend, compressed["onnx"].backend):
+            assert torch.allclose(onnx_backend.encode_texts(ids), tiny_pipe.backend.encode_texts(ids), atol=1e-4, rtol=0)
+
+
 def _pil(arr):
     from PIL import Image
 

@@ -232,7 +232,10 @@ def _fusion_score(cm: Any, data: Any) -> dict:
     from ..fusion.training import predict_proba
 
     x, y = data
-    return {"metric": float(f1_score(y, predict_proba(cm.backend, x).argmax(1), average="macro"))}
+    out = {"metric": float(f1_score(y, predict_proba(cm.backend, x).argmax(1), average="macro"))}
+    if cm.method in ("fp32", "distilled"):  # the student's size next to the teacher's
+        out["params"] = sum(p.numel() for p in cm.backend.parameters())
+    return out
 
 
 CASES: dict[str, Case] = {
@@ -253,8 +256,10 @@ CASES: dict[str, Case] = {
                                notes=["int8 methods convert only the classifier's nn.Linear; the convolutions stay float32",
                                       "float16 left out by default: no fast CPU convolution kernels"]),
     "fusion-tfn": Case("fusion-tfn", "macro_f1", _fusion_load, _fusion_data, _fusion_inputs,
-                       lambda m, x: m(x), _fusion_score, 600, threads=1,
+                       lambda m, x: m(x), _fusion_score, 600, methods=TORCH_METHODS + ",distilled", threads=1,
                        notes=["one thread for every row, as the fusion lab runs these sub-millisecond models",
+                              "distilled = a tensor-fusion student with <= 1/4 of the parameters (smaller encodings "
+                              "and hidden layer), trained here against the original (mmbench.fusion.distill)",
                               "float16/bfloat16 do not apply: tensor fusion builds float32 constants in forward"]),
 }
 MODELS = (*CASES, "whisper-tiny.en-ct2")
@@ -323,6 +328,8 @@ def _measure(model: str, methods: str | None, *, rounds: int, warmup: int, threa
         if "metric" in row and "metric" in rows.get("fp32", {}):
             row["metric_original"] = rows["fp32"]["metric"]
             row["metric_drop"] = round(rows["fp32"]["metric"] - row["metric"], 4)
+        if "params" in row and rows.get("fp32", {}).get("params"):
+            row["params_ratio"] = round(row["params"] / rows["fp32"]["params"], 4)
     for b in batches:
         say(f"{model}: timing batch {b} ({rounds} interleaved rounds)")
 
@@ -418,7 +425,8 @@ def format_table(table: dict) -> list[str]:
         iqr = r.get("ms_batch32_iqr", [float("nan")] * 2)
         out.append(f"{m:<16} {r['size_mb']:>8.2f} {r.get('ms_batch1', float('nan')):>8.2f} "
                    f"{r.get('ms_batch32', float('nan')):>9.2f} {f'{iqr[0]:.1f}-{iqr[1]:.1f}':>17} "
-                   f"{r.get('speedup_batch32', float('nan')):>7.2f} {r['metric']:>8.4f}")
+                   f"{r.get('speedup_batch32', float('nan')):>7.2f} {r['metric']:>8.4f}"
+                   + (f"  params {r['params']:,} (x{r['params_ratio']:.3f})" if "params_ratio" in r else ""))
     return out + [f"  note: {n}" for n in table.get("notes", [])]
 
 

@@ -12,7 +12,9 @@ techniques are also callable on their own: :func:`half_precision`, :func:`int8_d
 :func:`export_module` / :func:`quantize_int8` / :class:`OnnxBackend` (ONNX Runtime),
 :func:`magnitude_prune` / :func:`structured_prune` (pruning), and :func:`cpu_runtime` sets the
 threads and allocator a measurement runs with. ``mmbench bench compress`` measures size, latency
-and each model's held-out metric.
+and each model's held-out metric. Registry rows with ``backend = "compressed"`` (e.g.
+``mmbench-tiny-clip-int8``, ``-onnx``, ``-onnx-int8``) are built by :mod:`.loader` when
+``mmbench.pipeline`` loads them.
 """
 
 from __future__ import annotations

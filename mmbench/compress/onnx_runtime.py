@@ -3,7 +3,8 @@
 :func:`export_towers` writes ``image.onnx`` (pixels -> embedding) and ``text.onnx`` (token ids ->
 embedding) with a dynamic batch axis, through PyTorch's TorchScript-based exporter
 (``torch.onnx.export(..., dynamo=False)``: it handles the towers' scaled-dot-product attention and
-needs neither onnxscript nor a graph break-free model). :class:`OnnxBackend` runs them on ONNX
+needs neither onnxscript nor a graph break-free model), each attention layer of the tiny CLIP as one
+fused ONNX Runtime ``MultiHeadAttention`` node (:mod:`.onnx_fusions`). :class:`OnnxBackend` runs them on ONNX
 Runtime's CPU provider behind the matching pipeline's backend methods. :func:`quantize_int8` makes
 a dynamic int8 copy of the exported files (``onnxruntime.quantization.quantize_dynamic``).
 
@@ -57,14 +58,18 @@ def example_inputs(backend: Any) -> dict[str, Any]:
             "text": backend.tokenize(["a photo of a red circle.", "a blue square"])}
 
 
-def export_towers(backend: Any, folder: str | Path) -> dict[str, Path]:
+def export_towers(backend: Any, folder: str | Path, *, fuse_attention: bool = True) -> dict[str, Path]:
     """Export ``backend``'s image and text towers to ``folder/image.onnx`` and ``folder/text.onnx``.
 
-    The model must be float32 (it is exported on the CPU). Raises :class:`CompressionError` when a
-    tower cannot be traced or an operator has no ONNX translation, and :class:`DependencyError`
-    when ``onnx`` is missing.
+    With ``fuse_attention`` the tiny CLIP's attention layers become ONNX Runtime ``MultiHeadAttention``
+    nodes (:mod:`.onnx_fusions`; the files then need ONNX Runtime); ``False`` writes standard ONNX
+    operators only. The model must be float32 (it is exported on the CPU). Raises
+    :class:`CompressionError` when a tower cannot be traced or an operator has no ONNX translation,
+    and :class:`DependencyError` when ``onnx`` is missing.
     """
     import torch
+
+    from .onnx_fusions import with_fused_attention
 
     _require("onnx", "onnx")
     model = dual_encoder_model(backend)
@@ -75,14 +80,15 @@ def export_towers(backend: Any, folder: str | Path) -> dict[str, Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     inputs = example_inputs(backend)
+    exported = with_fused_attention(model)[0] if fuse_attention else model  # same function, fewer ONNX nodes
     paths = {}
     for which in TOWERS:
         path = folder / f"{which}.onnx"
         name = "pixels" if which == "image" else "input_ids"
-        export_module(_tower(model, which), (inputs[which].cpu(),), path, [name], ["embedding"],
+        export_module(_tower(exported, which), (inputs[which].cpu(),), path, [name], ["embedding"],
                       what=f"The {which} tower of '{backend.spec.name}'", method="the model's encode method")
         paths[which] = path
-    _verify(model, paths, backend)
+    _verify(model, paths, backend)  # against the original model, not the fused copy
     return paths
 
 
@@ -198,6 +204,7 @@ class OnnxBackend:
         import torch
 
         self.sessions = {w: make_session(p, threads) for w, p in paths.items()}
+        self._input_names = {w: s.get_inputs()[0].name for w, s in self.sessions.items()}
         self.paths, self.original, self.note = dict(paths), original, note
         self.spec, self.device, self.dtype = original.spec, torch.device("cpu"), torch.float32
         self.embed_dim = original.embed_dim
@@ -217,10 +224,9 @@ class OnnxBackend:
         import numpy as np
         import torch
 
-        session = self.sessions[which]
         arr = x.detach().cpu().numpy()
         arr = arr.astype(np.float32 if which == "image" else np.int64, copy=False)
-        return torch.from_numpy(session.run(None, {session.get_inputs()[0].name: arr})[0])
+        return torch.from_numpy(self.sessions[which].run(None, {self._input_names[which]: arr})[0])
 
     def encode_images(self, pixels: Any) -> Any:
         return self._run("image", pixels)
