@@ -17,9 +17,11 @@
 FROM python:3.11-slim
 
 # Debian programs some tasks call: espeak-ng (offline text-to-speech), fluidsynth + a General MIDI
-# soundfont (the offline composer's music), libsndfile (audio files), curl-free health checks (python).
+# soundfont (the offline composer's music), libsndfile (audio files), curl-free health checks (python),
+# fonts-wqy-zenhei (a Chinese font: the figures of the Chinese page).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends espeak-ng fluidsynth fluid-soundfont-gm libsndfile1 libgomp1 \
+       fonts-wqy-zenhei \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --create-home --uid 1000 mmbench

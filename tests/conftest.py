@@ -73,3 +73,28 @@ def app_url():
             yield f"http://127.0.0.1:{port}/"
         finally:
             demo.close()
+
+
+#: Debian's chromium (Playwright cannot download its own browsers here) and its headless flags.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: ``pytestmark = E2E`` in a browser test file: marked ``e2e``, skipped with a reason without chromium.
+E2E = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
+                                                     "(apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless chromium for every browser test of the run (Playwright, Debian's executable)."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -150,3 +150,21 @@ def test_no_event_of_the_app_puts_an_error_badge_on_a_model_status(demo):
         if fn.fn is not None and targets & statuses and not targets <= statuses:
             offenders.append(fn.name)
     assert not offenders, offenders
+
+
+# -- Hugging Face Spaces ----------------------------------------------------------------------------------
+def test_the_space_installs_the_debian_programs_the_app_calls():
+    """``packages.txt`` (apt-get install, one package a line, no comments: Spaces pass each line to apt)
+    holds the programs the offline tier runs: espeak-ng speaks, fluidsynth renders the composer's MIDI
+    with the General MIDI soundfont."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    packages = (root / "packages.txt").read_text().split("\n")
+    listed = [line for line in packages if line.strip()]
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", line) for line in listed), listed
+    assert {"espeak-ng", "fluidsynth", "fluid-soundfont-gm"} <= set(listed)
+    front = (root / "README.md").read_text().split("---")[1]
+    assert "sdk: gradio" in front and "app_file: app.py" in front and (root / "app.py").is_file()
+    assert "packages.txt" in (root / "README.md").read_text()  # the hosting section says what it is for

@@ -127,6 +127,172 @@ def test_templates_fill_fields_and_translate_known_nouns():
     assert i18n.translate_message("Too many labels: 60; the limit is 50.", "en") == "Too many labels: 60; the limit is 50."
 
 
+def _png(size=(16, 16)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _wav(seconds=1.0, rate=16000) -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, 0.3 * np.sin(np.linspace(0, 440 * seconds, int(seconds * rate))), rate, format="WAV")
+    return buffer.getvalue()
+
+
+def _raise_image_too_large(monkeypatch):
+    import mmbench.io.image as image_io
+    from mmbench.io import validate_image
+
+    monkeypatch.setattr(image_io, "MAX_IMAGE_PIXELS", 100)
+    validate_image(_png((20, 20)))
+
+
+def _raise_unknown_model(monkeypatch):
+    from mmbench.registry import get_spec
+
+    get_spec("no-such-model", "image-text-matching")
+
+
+def _raise_missing_checkpoint(monkeypatch):
+    import dataclasses
+
+    from mmbench.backends import get_loader
+    from mmbench.registry import get_spec
+
+    spec = dataclasses.replace(get_spec("mmbench-tiny-clip"), source="assets:models/not-here-1234")
+    get_loader(spec.backend)(spec, "cpu", None)
+
+
+def _raise_unknown_task(monkeypatch):
+    import mmbench
+
+    mmbench.pipeline("no-such-task-42")
+
+
+def _raise_online_unavailable(monkeypatch):
+    from mmbench.backends._hub import unavailable
+    from mmbench.registry import list_models
+
+    spec = next(m for m in list_models() if m.tier == "online")
+    raise unavailable(spec, f"the transformers CLIP checkpoint '{spec.source}'",
+                      "it is not in the local Hugging Face cache and offline mode is on (HF_HUB_OFFLINE / MMBENCH_OFFLINE)")
+
+
+def _call(name, *args, **kwargs):
+    def run(monkeypatch):
+        import mmbench.io as mio
+
+        getattr(mio, name)(*args, **kwargs)
+    return run
+
+
+_REAL_ERRORS = {
+    "image corrupt": _call("validate_image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40),
+    "image truncated": lambda mp: _call("validate_image", _png((64, 64))[:-60])(mp),
+    "image empty": _call("validate_image", b""),
+    "image too small": lambda mp: _call("validate_image", _png((1, 1)))(mp),
+    "image too large": _raise_image_too_large,
+    "image unsupported type": _call("validate_image", 3.5),
+    "images too many": lambda mp: _call("validate_images", [_png()] * 3, max_items=2)(mp),
+    "text empty": _call("validate_text", "   ", what="query"),
+    "text too long": _call("validate_text", "a" * 120, max_chars=100),
+    "texts empty list": _call("validate_texts", [], what="label"),
+    "audio corrupt": _call("validate_audio", b"RIFF" + b"\x07" * 300),
+    "audio empty": _call("validate_audio", b""),
+    "audio silent": lambda mp: _call("validate_audio", (16000, __import__("numpy").zeros(16000, "float32")))(mp),
+    "audio too long": lambda mp: _call("validate_audio", _wav(3.0), max_seconds=2.0)(mp),
+    "audio too short": lambda mp: _call("validate_audio", _wav(0.05), min_seconds=0.5)(mp),
+    "audio odd rate": lambda mp: _call("validate_audio", (500, __import__("numpy").ones(800, "float32") * 0.1))(mp),
+    "video corrupt": _call("validate_video", b"\x00\x00\x00\x18ftypmp42" + b"\x13" * 500),
+    "video empty": _call("validate_video", b""),
+    "video is audio": lambda mp: _call("validate_video", _wav(1.0))(mp),
+    "unknown model": _raise_unknown_model,
+    "missing checkpoint": _raise_missing_checkpoint,
+    "unknown task": _raise_unknown_task,
+    "online model unavailable": _raise_online_unavailable,
+}
+
+#: Names, formats, commands and units that stay as they are in Chinese.
+_KEPT = re.compile(r"'[^']*'|`[^`]*`|\([^()]*[=/_][^()]*\)|pip install \S+|git checkout -- assets|HF_HUB_OFFLINE=1|Hugging Face|"
+                   r"PNG|JPEG|WebP|GIF|BMP|TIFF|WAV|FLAC|MP3|MP4|H\.264|WebM|MOV|AVI|FFmpeg|Hub|numpy|"
+                   r"transformers \w+|\b[a-z]+(?:-[a-z0-9]+)+\b|"  # a model family, task and model names
+                   r"[\w./-]+\.(?:py|mp4|png|wav|safetensors|json)|/\S+|\b(?:ms|min|s|h|Hz|dBFS|x)\b")
+
+
+@pytest.mark.parametrize("case", sorted(_REAL_ERRORS))
+def test_real_library_errors_read_in_chinese_and_keep_their_numbers(case, monkeypatch):
+    """Each input check and model-loading error users meet most, raised for real: in Chinese no English
+    sentence is left (at most a name, a format or a command) and every number of the English survives;
+    English is exactly ``str(err)``."""
+    with pytest.raises(MMBenchError) as info:
+        _REAL_ERRORS[case](monkeypatch)
+    err = info.value
+    english = str(err)
+    assert i18n.translate_error(err, "en") == english
+    zh = i18n.translate_error(err, "zh")
+    assert re.search(r"[\u4e00-\u9fff]", zh), f"{case}: {english!r} -> {zh!r}"
+    leftover = _KEPT.sub(" ", zh)
+    assert not re.search(r"[A-Za-z]{3,}[ ,]+[A-Za-z]{2,}", leftover), f"{case}: English left in {zh!r} (from {english!r})"
+    assert sorted(re.findall(r"\d+(?:\.\d+)?", english)) == sorted(re.findall(r"\d+(?:\.\d+)?", zh)), (english, zh)
+
+
+def test_the_offline_fallback_notice_reads_in_chinese():
+    from mmbench.backends._hub import unavailable
+    from mmbench.registry import default_spec, list_models
+
+    spec = next(m for m in list_models() if m.tier == "online")
+    err = unavailable(spec, f"the transformers CLIP checkpoint '{spec.source}'",
+                      "it is not in the local Hugging Face cache and the hub (https://huggingface.co) cannot be reached")
+    offline = default_spec(spec.task, "offline")
+    notice = (f"Could not load the online model '{spec.name}' ({str(err.message).rstrip('.')}); "
+              f"using the offline model '{offline.name}' instead.")
+    zh = i18n.translate_message(notice, "zh")
+    assert zh.startswith("无法加载在线模型") and "改用离线模型" in zh and "检查点" in zh and "无法连接" in zh, zh
+    assert not re.search(r"[A-Za-z]{3,} [A-Za-z]{2,} [A-Za-z]{2,}", _KEPT.sub(" ", zh)), zh
+
+
+def test_every_registry_row_has_chinese_tier_status_and_good_for():
+    from mmbench.i18n.models import good_for_key
+    from mmbench.registry import list_models
+
+    missing = [f"models.{key}" for spec in list_models()
+               for key in (good_for_key(spec.name), f"tier.{spec.tier}", f"status.{spec.status}")
+               if not i18n.has(f"models.{key}")]
+    assert not missing, "add these to mmbench/i18n/models.py:\n" + "\n".join(sorted(set(missing)))
+    stale = [key for key in i18n.catalogue() if key.startswith("models.good_for_")
+             and key not in {f"models.{good_for_key(s.name)}" for s in list_models()}]
+    assert not stale, stale  # a renamed or removed row
+    for spec in list_models():  # the English is the registry's, word for word
+        assert i18n.tr(f"models.{good_for_key(spec.name)}", "en") == spec.good_for, spec.name
+
+
+def test_the_models_table_speaks_the_request_language(monkeypatch):
+    from mmbench.registry import list_models
+    from mmbench.ui import app, locale
+
+    _, english = app.models_table()
+    assert {row[2] for row in english} == {"online", "offline"}
+    assert sorted(row[7] for row in english) == sorted(s.good_for for s in list_models())
+    monkeypatch.setattr(locale, "lang", lambda: "zh")
+    headers, rows = app.models_table()
+    assert headers[7] == i18n.tr("app.col_good_for", "zh")
+    assert [row[0] for row in rows] == [row[0] for row in english]  # same rows, same order
+    assert {row[2] for row in rows} == {"在线", "离线"} and {row[3] for row in rows} <= {"可用", "计划中"}
+    for row in rows:
+        assert re.search(r"[\u4e00-\u9fff]", row[7]), row
+        leftover = re.sub(r"'[^']*'|\([^()]*\)", " ", row[7])
+        assert not re.search(r"\b[a-z]{3,} [a-z]{3,} [a-z]{3,}\b", leftover), row[7]  # names only, no sentences
+
+
 # -- the web app's side ---------------------------------------------------------------------------
 def _request(query: dict | None = None, accept: str | None = None):
     return types.SimpleNamespace(query_params=query or {}, headers={"accept-language": accept} if accept else {})

@@ -137,17 +137,25 @@ def _word(value: str, lang: str, depth: int) -> str:
     return translate_message(value, lang, _depth=depth + 1)
 
 
-def translate_message(text: str, lang: str | None, *, _depth: int = 0) -> str:
+def translate_message(text: str, lang: str | None, *, namespace: str | None = None, _depth: int = 0) -> str:
     """English text (an error message, a status line) in ``lang``: the catalogue entry whose English is
     ``text``, else the most specific template it matches, rendered with the same fields (known nouns
-    such as "image" translated too); ``text`` unchanged when nothing matches."""
+    such as "image" translated too); ``text`` unchanged when nothing matches. ``namespace`` limits the
+    entries to that namespace's (a figure's labels: never a user's class name that happens to be a word)."""
     lang = normalise_lang(lang)
     if lang == DEFAULT_LANG or not text:
         return text
-    key = _exact().get(text)
+    prefix = f"{namespace}." if namespace else ""
+    if namespace:
+        key = next((k for k, t in catalogue().items() if k.startswith(prefix) and t["en"] == text
+                    and not fields_of(t["en"])), None)
+    else:
+        key = _exact().get(text)
     if key is not None:
         return tr(key, lang)
     for regex, key in _patterns():
+        if not key.startswith(prefix):
+            continue
         match = regex.match(text)
         if match:
             fields = {name: _word(value, lang, _depth) for name, value in match.groupdict().items()}

@@ -15,6 +15,7 @@ MESSAGES = {
     'clip_length_frames_0': {"en": "Clip length (frames, 0 = model's)", "zh": '片段长度（帧，0 = 模型默认）'},
     'stride_0_automatic': {"en": 'Stride (0 = automatic)', "zh": '步长（0 = 自动）'},
     'classify': {"en": 'Classify', "zh": '分类'},
+    'stop': {"en": 'Stop', "zh": '停止'},
     'top_actions': {"en": 'Top actions', "zh": '最可能的动作'},
     'frames_and_per_frame': {"en": 'Frames and per-frame scores', "zh": '帧与逐帧得分'},
     'windows_json': {"en": 'Windows (JSON)', "zh": '窗口（JSON）'},

@@ -94,6 +94,7 @@ MODEL_COLUMNS = ("model", "task", "tier", "status", "licence", "size", "params",
 
 def models_table() -> tuple[list[str], list[list[Any]]]:
     """Headers and rows of the registry table shown in the "Models" tab."""
+    from mmbench.i18n.models import good_for_key
     from mmbench.registry import list_models
 
     headers = [locale.tr(f"app.col_{name}") for name in MODEL_COLUMNS]  # in the request's language
@@ -103,9 +104,23 @@ def models_table() -> tuple[list[str], list[list[Any]]]:
         row = spec.as_row()
         params = f"{row['params'] / 1e6:.1f} M" if row["params"] else "—"
         size = f"{row['size_mb']:g}" if row["size_mb"] else "—"
-        rows.append([row["name"], row["task"], row["tier"], row["status"], row["licence"], size, params,
-                     row["good_for"]])
+        rows.append([row["name"], row["task"], _registry_text(f"tier.{spec.tier}", spec.tier),
+                     _status_text(spec), row["licence"], size, params,
+                     _registry_text(good_for_key(spec.name), row["good_for"])])
     return headers, rows
+
+
+def _registry_text(key: str, english: str) -> str:
+    """A registry cell (``models.<key>`` in the catalogue) in the request's language; as written when the
+    catalogue has no entry for it."""
+    from mmbench import i18n
+
+    return locale.tr(f"models.{key}") if i18n.has(f"models.{key}") else english
+
+
+def _status_text(spec: Any) -> str:
+    status = _registry_text(f"status.{spec.status}", spec.status)
+    return status if spec.issue is None else locale.tr("models.status.issue", status=status, issue=spec.issue)
 
 
 def build_models_tab() -> gr.Dataframe:

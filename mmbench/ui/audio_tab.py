@@ -139,7 +139,8 @@ def _sound_check(result: Any) -> str:
     lines = [locale.tr("audio.heard", summary=html.escape(found.summary()))]
     if asked["count"] is not None:
         ok = found.count == asked["count"] and found.direction == want_direction
-        lines.append(locale.tr("audio.asked", count=asked["count"], direction=want_direction,
+        key = "audio.asked" if asked["count"] != 1 else "audio.asked_one"
+        lines.append(locale.tr(key, count=asked["count"], direction=want_direction,
                                verdict=locale.tr("audio.recovered" if ok else "audio.not_recovered")))
     return "\n\n".join(lines)
 
@@ -218,7 +219,7 @@ def generate(mode: str, model: str | None, prompt: str | None, voice: str | None
             result = pipe(prompt, duration=length, seed=seed_value, guidance_scale=guide, progress_callback=report,
                           cancel=_CANCELS.new(request))
         progress(0.92, desc=locale.tr("audio.progress_drawing"))
-        fig = pipe.views(result)
+        fig = locale.figure(pipe.views(result))
         return ((result.sample_rate, _to_int16(result.waveform)), fig, summary_markdown(mode, result),
                 _midi_file(result.details.get("midi")), _status(pipe))
 

@@ -102,7 +102,7 @@ def run_measurement(model: str | None, methods: list[str] | None, rounds: float 
         table = measure(model, chosen, rounds=n_rounds, warmup=1, threads=torch.get_num_threads(),
                         n_eval=QUICK_N_EVAL.get(model), allocator="default", progress=say)
         headers, rows = table_rows(table)
-        figure = tradeoff_figure(table) if not model.startswith("whisper") else None
+        figure = locale.figure(tradeoff_figure(table)) if not model.startswith("whisper") else None
         return pd.DataFrame(rows, columns=headers), figure, summary_markdown(table), table
 
 

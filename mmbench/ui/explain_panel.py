@@ -134,7 +134,7 @@ def _download(explanations: list, alpha: float, title: str) -> str:
     folder = Path(tempfile.gettempdir()) / "mmbench-explain"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"explanation-{uuid.uuid4().hex[:12]}.png"
-    path.write_bytes(figure_png(comparison_figure(explanations, alpha=alpha, title=title)))
+    path.write_bytes(figure_png(locale.figure(comparison_figure(explanations, alpha=alpha, title=title))))
     return str(path)
 
 

@@ -96,7 +96,7 @@ def find_faces(model: str | None, image: str | None, max_faces: float, gradcam: 
                   ", ".join(f"{v:.0f}" for v in f.box)] for i, f in enumerate(result.faces)]
         summary = locale.tr("face.summary_time", message=locale.tr_text(result.message), seconds=seconds,
                             device=pipe.device)
-        return annotated, expression_bars(result), table, summary, _status(pipe)
+        return annotated, locale.figure(expression_bars(result)), table, summary, _status(pipe)
 
 
 def _examples(image: Any) -> None:

@@ -238,7 +238,7 @@ def error_gallery(report: Any, k: int = N_ERROR_CASES) -> list[tuple[Any, str]]:
     out = []
     for c in error_cases(report, k=k):
         wrong = ", ".join(c.wrong_by)
-        out.append((figure_to_image(error_case_figure(c), dpi=90),
+        out.append((figure_to_image(locale.figure(error_case_figure(c)), dpi=90),
                     f"#{c.index}: true {c.label}; {c.strategy} said {c.predictions[c.strategy]} "
                     f"({c.confidence[c.strategy]:.2f}); wrong: {wrong}"))
     return out
@@ -291,6 +291,7 @@ def fusion_compare(strategies: list[str] | None, n_seeds: float | None, text_rel
         best = report.best("fusion") or report.best("all")
         picker = gr.update(choices=_strategy_choices(report.models), value=best)
         index = gr.update(value=cases[0].index if cases else 0, maximum=len(report.labels[0]) - 1)
+        bars, rob_plot, roc, calibration, abl_plot = map(locale.figure, (bars, rob_plot, roc, calibration, abl_plot))
         return (table, bars, rob_plot, {"headers": rob_headers, "data": rob_rows},
                 summary_markdown(report, reliability, noise, size, reps), roc, calibration, abl_plot, abl_table,
                 gallery, picker, index, report)
@@ -332,7 +333,7 @@ def fusion_sample(report: Any, index: float | None, strategy: str | None, word_m
         audio = None
         if e.audio is not None:  # int16 PCM, as a browser plays it (gradio would convert float32 with a warning)
             audio = (8000, (np.clip(np.asarray(e.audio, np.float32), -1, 1) * 32767).astype(np.int16))
-        return contributions_figure(e), words, image, audio, "\n\n".join(locale.tr_text(line) for line in lines)
+        return locale.figure(contributions_figure(e)), words, image, audio, "\n\n".join(locale.tr_text(line) for line in lines)
 
 
 # -- layout ---------------------------------------------------------------------------------------------

@@ -104,6 +104,17 @@ def tr_text(text: str) -> str:
     return i18n.translate_message(text, lang())
 
 
+def figure(fig: Any) -> Any:
+    """A figure of :mod:`mmbench.plots` with its titles, labels and legends in the current request's
+    language (:func:`mmbench.plots.figures.localise`; English where no Chinese font is installed). None
+    stays None."""
+    if fig is None:
+        return None
+    from ..plots.figures import localise
+
+    return localise(fig, lang())
+
+
 # -- the header's language switch ---------------------------------------------------------------
 SWITCH_HTML = (
     '<nav id="mmbench-lang-switch" style="text-align: right; font-size: 0.95em;">'

@@ -156,7 +156,7 @@ def similarity(model: str | None, image: str | None, gallery: list | None, texts
             "probabilities": [[round(float(v), 4) for v in row] for row in result.probs],
             "best_text": [result.texts[j] for j in best],
         }
-        return fig, table, _status(pipe)
+        return locale.figure(fig), table, _status(pipe)
 
 
 def zero_shot(model: str | None, image: str | None, labels: str | None, template: str | None,
@@ -177,7 +177,7 @@ def zero_shot(model: str | None, image: str | None, labels: str | None, template
         _warn_unknown_words(pipe, [t.format(label) for label in label_list for t in (templates or ["{}"])])
         fig = zero_shot_bars(result, top_k=10, title=locale.tr("matching.plot_zero_shot", model=pipe.spec.name))
         scores = {label: round(float(p), 4) for label, p in zip(result.labels, result.probs)}
-        return fig, scores, _status(pipe)
+        return locale.figure(fig), scores, _status(pipe)
 
 
 def search(model: str | None, query: str | None, source: str, k: float, gallery: list | None,

@@ -106,14 +106,14 @@ def _summary(data: dict) -> str:
 def _drift_outputs(data: dict) -> tuple[Any, str, str, dict]:
     from ..plots.monitoring import drift_pvalues_figure
 
-    return drift_pvalues_figure(data), alert_html(data), _summary(data), data.get("state", {})
+    return locale.figure(drift_pvalues_figure(data)), alert_html(data), _summary(data), data.get("state", {})
 
 
 def _requests_figure() -> Any:
     from ..plots.monitoring import request_series_figure
 
     series().sample()
-    return request_series_figure(series().frame())
+    return locale.figure(request_series_figure(series().frame()))
 
 
 def _current() -> dict:

@@ -105,7 +105,7 @@ def transcribe(model: str | None, audio: str | None, language: str | None, word_
         segments = [[round(s.start, 2), round(s.end, 2), s.text, round(s.confidence, 3)] for s in result.segments]
         words = [[w.text.strip(), round(w.start, 2), round(w.end, 2), round(w.probability, 3)] for w in result.words]
         text = result.text or locale.tr("speech.no_speech")
-        return text, segments, words, fig, summary_markdown(result), _status(pipe)
+        return text, segments, words, locale.figure(fig), summary_markdown(result), _status(pipe)
 
 
 def views_only(audio: str | None) -> Any:
@@ -117,7 +117,7 @@ def views_only(audio: str | None) -> Any:
         if not audio:
             raise user_error("No recording yet: record with the microphone, upload a file, or pick an example below.")
         samples, rate = validate_audio(audio, target_sr=None, max_seconds=MAX_TAB_SECONDS)
-        return audio_views(samples, rate)
+        return locale.figure(audio_views(samples, rate))
 
 
 # -- layout -------------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def classify(model: str | None, video: str | None, labels: str | None, top_k: fl
         result = pipe(path, top_k=k, labels=_labels(pipe, labels), **windows)
         fig = frame_scores_figure(result, top_k=min(3, k), title=f"Per-frame scores · {pipe.spec.name}")
         scores = {p.label: round(p.prob, 4) for p in result.predictions}
-        return scores, fig, result.as_dict(), _status(pipe)
+        return scores, locale.figure(fig), result.as_dict(), _status(pipe)
 
 
 def explain_frames(model: str | None, video: str | None, labels: str | None, target: str | None,
@@ -192,7 +192,7 @@ def explain_frames(model: str | None, video: str | None, labels: str | None, tar
         top = ", ".join(f"{float(exp.times[i]):.2f} s ({exp.importance[i]:+.2f})" for i in exp.top_frames(3))
         text = locale.tr("video.frames_text", target=html.escape(exp.target), p=f"{exp.base_score:.2f}", top=top,
                          passes=exp.meta["forward_passes"], seconds=f"{exp.meta['seconds']:.1f}")
-        return exp.figure(), text
+        return locale.figure(exp.figure()), text
 
 
 def _fusion_outputs(state: dict, a: float, b: float) -> tuple[Any, str]:
@@ -211,7 +211,7 @@ def _fusion_outputs(state: dict, a: float, b: float) -> tuple[Any, str]:
                         ("fused", locale.tr("video.fused", a=f"{a:.2f}", b=f"{b:.2f}"))):
         best = result.top(which, 1)[0]
         lines.append(f"**{name}:** {html.escape(best.label)} ({best.prob:.2f})")
-    return audio_visual_figure(result), " · ".join(lines)
+    return locale.figure(audio_visual_figure(result)), " · ".join(lines)
 
 
 def fuse_audio_video(video: str | None, a: float, b: float,
@@ -271,7 +271,9 @@ def build_video_tab() -> TabParts:
                 clip_len = gr.Number(0, precision=0, minimum=0, label=T("video.clip_length_frames_0"),
                                      elem_id="video-clip-len")
                 stride = gr.Number(0, precision=0, minimum=0, label=T("video.stride_0_automatic"), elem_id="video-stride")
-            run = gr.Button(T("video.classify"), variant="primary", elem_id="video-classify")
+            with gr.Row():
+                run = gr.Button(T("video.classify"), variant="primary", elem_id="video-classify")
+                halt = gr.Button(T("video.stop"), variant="stop", elem_id="video-stop")
             message = common.action_message("video-message")
         with gr.Column(scale=2, min_width=380):
             top = gr.Label(label=T("video.top_actions"), num_top_classes=MAX_TOP_K, elem_id="video-top")
@@ -305,11 +307,14 @@ def build_video_tab() -> TabParts:
     common.report_on(make_message, make.click(make_example, [motion, ambiguity, seed], [video, example_info],
                                               api_name="make_video_example", concurrency_id="video-example",
                                               concurrency_limit=2))
-    common.report_on(message, run.click(classify, [model, video, labels, top_k, clip_len, stride],
-                                        [top, strip, windows, status], api_name="classify_video", **heavy))
-    common.report_on(explain_message,
-                     explain_button.click(explain_frames, [model, video, labels, target, window, clip_len, stride],
-                                          [importance, importance_info], api_name="explain_video", **heavy))
+    classify_event = run.click(classify, [model, video, labels, top_k, clip_len, stride],
+                               [top, strip, windows, status], api_name="classify_video", **heavy)
+    common.report_on(message, classify_event)
+    explain_event = explain_button.click(explain_frames, [model, video, labels, target, window, clip_len, stride],
+                                         [importance, importance_info], api_name="explain_video", **heavy)
+    common.report_on(explain_message, explain_event)
+    # one Stop for the two long actions (classify a long upload; hide one frame at a time)
+    halt.click(None, None, None, cancels=[classify_event, explain_event], queue=False, api_visibility="private")
     common.report_on(fuse_message, fuse_button.click(fuse_audio_video, [video, a, b],
                                                      [fusion_plot, fusion_info, fusion_state],
                                                      api_name="fuse_audio_video", **heavy))
@@ -320,4 +325,4 @@ def build_video_tab() -> TabParts:
                                 "ambiguity": ambiguity, "seed": seed, "labels": labels, "top_k": top_k,
                                 "clip_len": clip_len, "stride": stride, "top": top, "strip": strip,
                                 "windows": windows, "importance": importance, "a": a, "b": b,
-                                "fusion": fusion_plot, "fusion_info": fusion_info})
+                                "fusion": fusion_plot, "fusion_info": fusion_info, "stop": halt})
