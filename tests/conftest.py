@@ -87,9 +87,11 @@ E2E = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless chromium for every browser test of the run (Playwright, Debian's executable)."""
+    """A headless chromium (Playwright, Debian's executable) for one test file. Module scope, not
+    session: Playwright's sync API keeps an asyncio loop running in this thread while it is open,
+    and later tests that call ``asyncio.run`` (tests/test_serve.py) would fail under it."""
     from playwright import sync_api
 
     with sync_api.sync_playwright() as p:
