@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port
 
 import mmbench
 
@@ -46,14 +47,6 @@ def _b64(image) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _replicas(app: str, deployment: str) -> dict[str, int]:
     return dict(serve.status().applications[app].deployments[deployment].replica_states)
 
@@ -66,7 +59,7 @@ def runner(monkeypatch_module):
     monkeypatch_module.delenv("MMBENCH_RAY_OPTIONS", raising=False)
     assert not ray.is_initialized()
     assert ray_serve.connect(num_cpus=2) is True  # started here
-    serve.start(http_options={"host": "127.0.0.1", "port": _free_port()})  # the proxy the slow test uses
+    serve.start(http_options={"host": "127.0.0.1", "port": free_port()})  # the proxy the slow test uses
     run = ray_serve.RayRunner(families=["Embeddings"], replicas=2, num_cpus=0.5, threads=1,
                               warm=["image-text-matching"], models={"image-text-matching": MODEL},
                               batch_wait_timeout_s=0.02)
